@@ -1,0 +1,278 @@
+"""The command line: parse, call the core and the edges, print."""
+
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from unitgen import keys as sshkeys
+from unitgen import registry, validate
+from unitgen.errors import BadInput, UnitgenError
+from unitgen.files import Root
+from unitgen.model import CONFIG, Host, Person
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="SSH developer workspaces, one container per person, supervised by systemd.",
+)
+image_app = typer.Typer(no_args_is_help=True, help="The workspace image.")
+app.add_typer(image_app, name="image")
+
+RootOption = Annotated[
+    Path, typer.Option("--root", help="Read and write every file under DIR; "
+                       "other than / it only writes files.", metavar="DIR")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def unit(name: str) -> str:
+    return f"wormhole@{name}.service"
+
+
+@app.callback()
+def options(ctx: typer.Context, root: RootOption = Path("/")) -> None:
+    ctx.obj = Root(root)
+
+
+def load(root: Root) -> Host:
+    """The registry under the root, validated."""
+    settings = registry.load_settings(root.read(CONFIG), CONFIG)
+    people = [registry.load_person(name, text, where)
+              for name, (where, text) in root.people().items()]
+    return Host(settings, tuple(people))
+
+
+def read_keys(paths: list[Path]) -> tuple[sshkeys.PublicKey, ...]:
+    found = []
+    for path in paths:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as problem:
+            reason = getattr(problem, "strerror", None) or "not a text file"
+            raise BadInput(f"cannot read key file {path}: {reason}; "
+                           "give the path of a public key file") from None
+        found += sshkeys.parse_keys(text, str(path))
+    sshkeys.check_unique(found)
+    return tuple(found)
+
+
+def pick_port(host: Host, wanted: int | None, busy: set[int]) -> int:
+    if wanted is not None:
+        validate.port(wanted, host)
+        if wanted in busy:
+            raise BadInput(f"--port: port {wanted} is in use on this host; pick another "
+                           "or leave --port out")
+        return wanted
+    port = next((n for n in host.free_ports() if n not in busy), None)
+    if port is None:
+        s = host.settings
+        raise BadInput(f"no free port left in {s.port_min}-{s.port_max}; "
+                       "widen port_min/port_max in the config")
+    return port
+
+
+def states(root: Root, names: list[str]) -> dict[str, str]:
+    """Each workspace's unit state, from one systemctl call; 'unknown' off the live root."""
+    if not root.live:
+        return dict.fromkeys(names, "unknown")
+    from unitgen import systemctl
+
+    shown = systemctl.show([unit(n) for n in names], ["ActiveState", "SubState"])
+    return {n: "{ActiveState} ({SubState})".format(**shown[unit(n)]) for n in names}
+
+
+def describe(host: Host, person: Person, state: str) -> dict:
+    w = host.workspace(person)
+    address = host.settings.host or socket.gethostname()
+    return {
+        "user": w.name,
+        "port": w.port,
+        "state": state,
+        "memory": w.memory,
+        "pids": w.pids,
+        "image": w.image,
+        "keys": [{"type": k.type, "fingerprint": k.fingerprint, "comment": k.comment}
+                 for k in w.keys],
+        "ssh": f"ssh -p {w.port} user@{address}",
+    }
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The person's name: lowercase, e.g. alice.")],
+    keyfiles: Annotated[list[Path], typer.Argument(help="Public key files (.pub).",
+                                                   metavar="KEYFILE...")],
+    memory: Annotated[str | None, typer.Option(help="Memory cap, e.g. 512M or 1G "
+                                               "[default: from the config]")] = None,
+    port: Annotated[int | None, typer.Option(help="Host port [default: the lowest free "
+                                             "one in the range]")] = None,
+    image: Annotated[str | None, typer.Option(help="Image [default: from the config]")] = None,
+    start: Annotated[bool, typer.Option("--start", help="Also start the workspace.")] = False,
+) -> None:
+    """Register a person and install their workspace, enabled at boot.
+
+    Example: unitgen add alice alice.pub && systemctl start wormhole@alice
+    """
+    root: Root = ctx.obj
+    validate.name(user)
+    memory = validate.memory(memory) if memory is not None else None
+    image = validate.image(image) if image is not None else None
+    keys = read_keys(keyfiles)
+    busy: set[int] = set()
+    if root.live:
+        from unitgen import engine, sockets, systemctl
+
+        systemctl.check()
+        busy = engine.published_ports() | sockets.listening_ports()
+    with root.locked():
+        host = load(root)
+        if (existing := host.person(user)) is not None:
+            raise BadInput(f"{user} exists already (port {existing.port}); "
+                           "choose another name or run: unitgen remove " + user)
+        person = Person(user, pick_port(host, port, busy), keys, memory, image)
+        host = host.with_person(person)
+        root.apply(render_host(host))
+        if root.live:
+            systemctl.daemon_reload()
+    w = host.workspace(person)
+    if root.live and not engine.has_image(w.image):
+        typer.echo(f"warning: image {w.image} is not on this host; build it with: "
+                   "unitgen image build", err=True)
+    if start:
+        if not root.live:
+            raise BadInput("--start needs the live host; leave out --root to start workspaces")
+        systemctl.start(unit(user))
+    typer.echo(f"added {user}: port {w.port}, memory {w.memory}, enabled at boot")
+    if not start:
+        typer.echo(f"start it with: systemctl start {unit(user)}")
+
+
+def render_host(host: Host) -> dict:
+    from unitgen.render import render
+
+    return render(host)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The person's name.")],
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete their home and "
+                                        "host key for good.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm --purge.")] = False,
+) -> None:
+    """Stop and disable a workspace and remove its configuration; the data stays.
+
+    Example: unitgen remove alice    (or: unitgen remove alice --purge --yes)
+    """
+    root: Root = ctx.obj
+    validate.name(user)
+    if purge and not yes:
+        raise BadInput(f"--purge deletes {user}'s home and host key for good; "
+                       "add --yes to confirm")
+    if purge and not root.live:
+        raise BadInput("--purge deletes volumes in the engine; leave out --root to purge")
+    with root.locked():
+        host = load(root)
+        if host.person(user) is None:
+            raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+        if root.live:
+            from unitgen import systemctl
+
+            systemctl.stop(unit(user), f"wormhole-data@{user}.service")
+        root.apply(render_host(host.without(user)))
+        if root.live:
+            systemctl.daemon_reload()
+    typer.echo(f"removed {user}")
+    if purge:
+        from unitgen import engine
+
+        gone = engine.remove_volumes([f"wormhole-home-{user}", f"wormhole-hostkeys-{user}"])
+        typer.echo(f"deleted volumes: {', '.join(gone) or 'none were left'}")
+    else:
+        typer.echo(f"kept {user}'s home and host key; `unitgen add {user} ...` brings them back")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """One line per workspace.
+
+    Example: unitgen list --json
+    """
+    root: Root = ctx.obj
+    with root.locked(shared=True):
+        host = load(root)
+    found = states(root, [p.name for p in host.people])
+    rows = [describe(host, p, found[p.name]) for p in host.people]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{'USER':<16} {'PORT':>5}  {'STATE':<20} {'MEMORY':>6}  IMAGE")
+    for r in rows:
+        typer.echo(f"{r['user']:<16} {r['port']:>5}  {r['state']:<20} {r['memory']:>6}  "
+                   f"{r['image']}")
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The person's name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """A workspace's port, state, memory cap, keys and ssh command.
+
+    Example: unitgen show alice
+    """
+    root: Root = ctx.obj
+    validate.name(user)
+    with root.locked(shared=True):
+        host = load(root)
+    person = host.person(user)
+    if person is None:
+        raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+    info = describe(host, person, states(root, [user])[user])
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    for key in ("user", "port", "state", "memory", "pids", "image"):
+        typer.echo(f"{key:<8} {info[key]}")
+    for k in info["keys"]:
+        typer.echo(f"{'key':<8} {k['fingerprint']} {k['type']} {k['comment']}".rstrip())
+    typer.echo(f"{'ssh':<8} {info['ssh']}")
+
+
+@image_app.command("build")
+def image_build(
+    ctx: typer.Context,
+    tag: Annotated[str | None, typer.Option(help="Tag to build [default: the configured "
+                                            "image]")] = None,
+) -> None:
+    """Build the workspace image from the image/ folder that ships with unitgen.
+
+    Example: unitgen image build --tag wormhole:2
+    """
+    root: Root = ctx.obj
+    if not root.live:
+        raise BadInput("image build talks to the engine; leave out --root")
+    from unitgen import engine, resources
+
+    tag = validate.image(tag) if tag else load(root).settings.image
+    image_id = engine.build(resources.folder("image"), tag)
+    typer.echo(f"built {tag} ({image_id.removeprefix('sha256:')[:12]})")
+
+
+def main() -> None:
+    try:
+        app()
+    except UnitgenError as problem:
+        print(f"unitgen: error: {problem}", file=sys.stderr)
+        sys.exit(problem.exit_code)
+    except KeyboardInterrupt:
+        print("unitgen: interrupted", file=sys.stderr)
+        sys.exit(130)

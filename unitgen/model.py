@@ -1,0 +1,98 @@
+"""The description of a host: its settings and its people. Pure data and pure operations."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from unitgen.keys import PublicKey
+
+# Where things live on a host. Every path unitgen reads or writes is one of these,
+# taken relative to --root.
+ETC = "/etc/wormhole"
+CONFIG = f"{ETC}/wormhole.toml"
+PEOPLE = f"{ETC}/people"
+UNIT_DIR = "/etc/systemd/system"
+DOCKER = "/usr/bin/docker"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The global configuration, CONFIG; each value is also a default for people."""
+
+    image: str = "wormhole:latest"
+    memory: str = "512M"
+    pids: int = 1024
+    port_min: int = 2200
+    port_max: int = 2999
+    publish_address: str = ""
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class Person:
+    """One workspace. Limits left as None follow the settings."""
+
+    name: str
+    port: int
+    keys: tuple[PublicKey, ...]
+    memory: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A person with every setting resolved: what the units run."""
+
+    name: str
+    port: int
+    keys: tuple[PublicKey, ...]
+    memory: str
+    image: str
+    pids: int
+    publish: str
+
+    @property
+    def pull(self) -> str:
+        """Pull only images that name a registry; a local tag is never looked up on a hub."""
+        first, slash, _ = self.image.partition("/")
+        from_registry = slash and ("." in first or ":" in first or first == "localhost")
+        return "missing" if from_registry else "never"
+
+
+@dataclass(frozen=True)
+class Host:
+    settings: Settings = field(default_factory=Settings)
+    people: tuple[Person, ...] = ()
+
+    def person(self, name: str) -> Person | None:
+        return next((p for p in self.people if p.name == name), None)
+
+    def with_person(self, person: Person) -> "Host":
+        others = tuple(p for p in self.people if p.name != person.name)
+        return replace(self, people=tuple(sorted((*others, person), key=lambda p: p.name)))
+
+    def without(self, name: str) -> "Host":
+        return replace(self, people=tuple(p for p in self.people if p.name != name))
+
+    def workspace(self, person: Person) -> Workspace:
+        s = self.settings
+        address = s.publish_address
+        if ":" in address:
+            address = f"[{address}]"
+        return Workspace(
+            name=person.name,
+            port=person.port,
+            keys=person.keys,
+            memory=person.memory or s.memory,
+            image=person.image or s.image,
+            pids=s.pids,
+            publish=f"{address}:{person.port}:22" if address else f"{person.port}:22",
+        )
+
+    def workspaces(self) -> list[Workspace]:
+        return [self.workspace(p) for p in self.people]
+
+    def free_ports(self) -> Iterator[int]:
+        """Ports of the range that no person holds, lowest first."""
+        taken = {p.port for p in self.people}
+        return (n for n in range(self.settings.port_min, self.settings.port_max + 1)
+                if n not in taken)

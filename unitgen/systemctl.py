@@ -1,0 +1,48 @@
+"""The one place unitgen talks to systemd: a thin wrapper around systemctl."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from unitgen.errors import Failed
+
+NOT_HERE = "run unitgen on a systemd host, or give --root DIR to only write files"
+
+
+def _run(*args: str) -> str:
+    exe = shutil.which("systemctl")
+    if exe is None or not Path("/run/systemd/system").is_dir():
+        raise Failed(f"systemd is not running on this machine; {NOT_HERE}")
+    done = subprocess.run([exe, *args], capture_output=True, text=True)
+    if done.returncode:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise Failed(f"systemctl {' '.join(args)} failed: {reason}")
+    return done.stdout
+
+
+def check() -> None:
+    _run("--version")
+
+
+def daemon_reload() -> None:
+    _run("daemon-reload")
+
+
+def start(*units: str) -> None:
+    _run("start", *units)
+
+
+def stop(*units: str) -> None:
+    _run("stop", *units)
+
+
+def show(units: list[str], properties: list[str]) -> dict[str, dict[str, str]]:
+    """The properties of each unit, by unit name, from one systemctl call."""
+    if not units:
+        return {}
+    text = _run("show", "--property=" + ",".join(["Id", *properties]), "--", *units)
+    found = {}
+    for block in text.strip().split("\n\n"):
+        values = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        found[values.get("Id", "")] = values
+    return found

@@ -1,0 +1,176 @@
+"""Checks of everything that comes from outside: names, sizes, ports, images, tables.
+
+Each check returns the canonical value or raises BadInput with one line that names
+the problem and the fix, prefixed with where the value came from.
+"""
+
+import ipaddress
+import re
+from dataclasses import fields
+
+from unitgen.errors import BadInput
+from unitgen.keys import PublicKey, check_unique, parse_key
+from unitgen.model import Host, Person, Settings
+
+NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+RESERVED = frozenset((
+    "root daemon bin sys sync games man lp mail news uucp proxy www-data backup list irc "
+    "gnats nobody nogroup sshd messagebus systemd-network systemd-resolve systemd-timesync "
+    "core docker dockremap user admin wormhole all default none"
+).split())
+SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE)
+UNITS = "KMGT"
+MIN_MEMORY = 64 << 20
+MAX_MEMORY = 1 << 40
+IMAGE = re.compile(
+    r"(?:[a-zA-Z0-9.-]+(?::\d+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+)
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
+
+
+def name(value: str) -> str:
+    if not value:
+        raise BadInput("the user name is empty; give a lowercase name such as alice")
+    if len(value) > 32:
+        raise BadInput(
+            f"user name '{value[:40]}' is longer than 32 characters; choose a shorter one"
+        )
+    if not NAME.fullmatch(value):
+        raise BadInput(
+            f"user name {value!r} is not allowed; use lowercase letters, digits, '-' and '_', "
+            "starting with a letter (e.g. alice)"
+        )
+    if value in RESERVED:
+        raise BadInput(f"user name '{value}' is reserved; choose another name")
+    return value
+
+
+def memory(value: str, where: str = "--memory") -> str:
+    """A size such as 512M or 1G, in the canonical form 512M / 1G."""
+    match = SIZE.fullmatch(str(value).strip())
+    if not match:
+        raise BadInput(
+            f"{where}: {value!r} is not a size; give a number with K, M, G or T (e.g. 512M)"
+        )
+    number, unit = int(match[1]), match[2].upper()
+    size = number << (10 * (UNITS.index(unit) + 1) if unit else 0)
+    if not MIN_MEMORY <= size <= MAX_MEMORY:
+        raise BadInput(f"{where}: {value} is outside 64M to 1T; give a size in that range")
+    for exponent in range(len(UNITS), 0, -1):
+        if size % (1 << 10 * exponent) == 0:
+            return f"{size >> 10 * exponent}{UNITS[exponent - 1]}"
+    return str(size)
+
+
+def image(value: str, where: str = "--image") -> str:
+    if not isinstance(value, str) or not IMAGE.fullmatch(value):
+        raise BadInput(
+            f"{where}: {value!r} is not an image reference; give one like wormhole:latest"
+        )
+    return value
+
+
+def port(value: int, host: Host, where: str = "--port") -> int:
+    s = host.settings
+    if not s.port_min <= value <= s.port_max:
+        raise BadInput(
+            f"{where}: port {value} is outside the range {s.port_min}-{s.port_max}; "
+            "pick one inside it or change port_min/port_max in the config"
+        )
+    holder = next((p.name for p in host.people if p.port == value), None)
+    if holder:
+        raise BadInput(f"{where}: port {value} is taken by {holder}; pick another or leave it out")
+    return value
+
+
+def _int(table: dict, key: str, where: str, low: int, high: int) -> int:
+    value = table[key]
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadInput(f"{where}: {key} = {value!r} must be a whole number from {low} to {high}")
+    return value
+
+
+def _str(table: dict, key: str, where: str) -> str:
+    value = table[key]
+    if not isinstance(value, str):
+        raise BadInput(f"{where}: {key} = {value!r} must be a string in quotes")
+    return value
+
+
+def _known(table: dict, known: set[str], where: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise BadInput(
+            f"{where}: unknown key '{unknown[0]}'; known keys are {', '.join(sorted(known))}"
+        )
+
+
+def settings(table: dict, where: str) -> Settings:
+    """Settings from a config table; missing keys take their defaults."""
+    _known(table, {f.name for f in fields(Settings)}, where)
+    values = {}
+    if "image" in table:
+        values["image"] = image(_str(table, "image", where), f"{where}: image")
+    if "memory" in table:
+        values["memory"] = memory(_str(table, "memory", where), f"{where}: memory")
+    if "pids" in table:
+        values["pids"] = _int(table, "pids", where, 32, 4_194_304)
+    for key in ("port_min", "port_max"):
+        if key in table:
+            values[key] = _int(table, key, where, 1025, 65535)
+    if "publish_address" in table:
+        address = _str(table, "publish_address", where)
+        try:
+            values["publish_address"] = str(ipaddress.ip_address(address)) if address else ""
+        except ValueError:
+            raise BadInput(
+                f"{where}: publish_address {address!r} is not an IP address; "
+                "give one such as 0.0.0.0, or \"\" for every address"
+            ) from None
+    if "host" in table:
+        host = _str(table, "host", where)
+        if host and not HOSTNAME.fullmatch(host):
+            raise BadInput(
+                f"{where}: host {host!r} is not a host name; give one such as ws.example.com"
+            )
+        values["host"] = host
+    result = Settings(**values)
+    if result.port_min > result.port_max:
+        raise BadInput(
+            f"{where}: port_min {result.port_min} is above port_max {result.port_max}; swap them"
+        )
+    return result
+
+
+def key_lines(lines: object, where: str) -> tuple[PublicKey, ...]:
+    if not isinstance(lines, list) or not lines or not all(isinstance(k, str) for k in lines):
+        raise BadInput(f"{where}: keys must be a non-empty list of public key lines")
+    keys = []
+    for number, line in enumerate(lines, 1):
+        try:
+            keys.append(parse_key(line.strip()))
+        except ValueError as problem:
+            raise BadInput(f"{where}: key {number}: {problem}") from None
+    check_unique(keys)
+    return tuple(keys)
+
+
+def person(person_name: str, table: dict, where: str) -> Person:
+    """A person from a registry or people-file table."""
+    _known(table, {"port", "keys", "memory", "image"}, where)
+    name(person_name)
+    if "port" not in table:
+        raise BadInput(f"{where}: port is missing; give port = N")
+    limits = {}
+    if "memory" in table:
+        limits["memory"] = memory(_str(table, "memory", where), f"{where}: memory")
+    if "image" in table:
+        limits["image"] = image(_str(table, "image", where), f"{where}: image")
+    return Person(
+        name=person_name,
+        port=_int(table, "port", where, 1025, 65535),
+        keys=key_lines(table.get("keys"), where),
+        **limits,
+    )
