@@ -120,6 +120,8 @@ def add(
     Example: unitgen add alice alice.pub && systemctl start wormhole@alice
     """
     root: Root = ctx.obj
+    if start and not root.live:
+        raise BadInput("--start needs the live host; leave out --root to start workspaces")
     validate.name(user)
     memory = validate.memory(memory) if memory is not None else None
     image = validate.image(image) if image is not None else None
@@ -145,8 +147,6 @@ def add(
         typer.echo(f"warning: image {w.image} is not on this host; build it with: "
                    "unitgen image build", err=True)
     if start:
-        if not root.live:
-            raise BadInput("--start needs the live host; leave out --root to start workspaces")
         systemctl.start(unit(user))
     typer.echo(f"added {user}: port {w.port}, memory {w.memory}, enabled at boot")
     if not start:
