@@ -1,0 +1,151 @@
+"""A real systemd + Docker host in a container, for the system tests, the demo and the bench.
+
+The host container runs systemd as PID 1 and its own Docker engine (the recipe in
+../shared/ENVIRONMENT.md); unitgen is installed on it from wheels, and the workspace
+image is built by `unitgen image build` on the outer engine and loaded into it.
+"""
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+HOST_IMAGE = "wormhole-lab/host:1"
+WORKSPACE_IMAGE = "wormhole:latest"
+RUN_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+]
+
+
+def run(*args: str, input: bytes | str | None = None, check: bool = True,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    text = not isinstance(input, bytes)
+    done = subprocess.run(list(args), input=input, capture_output=True, text=text,
+                          timeout=timeout)
+    if check and done.returncode:
+        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def build_workspace_image(tag: str = WORKSPACE_IMAGE) -> None:
+    """The image as an admin builds it: with unitgen's own command."""
+    run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--tag", tag)
+
+
+def build_wheels(dest: Path) -> Path:
+    run(str(TOP / ".venv/bin/pip"), "wheel", "-q", "-w", str(dest), str(TOP))
+    return dest
+
+
+class Host:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    def start(cls, name: str, image: str = HOST_IMAGE) -> "Host":
+        if run("docker", "image", "inspect", image, check=False).returncode:
+            raise RuntimeError(f"image {image} is missing: run tests/setup.sh first")
+        run("docker", "rm", "--force", name, check=False)
+        run("docker", "volume", "rm", "--force", f"{name}-docker", check=False)
+        run("docker", "run", "--detach", "--name", name, "--hostname", name, *RUN_FLAGS,
+            "-v", f"{name}-docker:/var/lib/docker", image)
+        host = cls(name)
+        host.wait_running()
+        return host
+
+    def destroy(self) -> None:
+        run("docker", "rm", "--force", self.name, check=False)
+        run("docker", "volume", "rm", "--force", f"{self.name}-docker", check=False)
+
+    def exec(self, *cmd: str, input: bytes | str | None = None, check: bool = True,
+             timeout: float = 600) -> subprocess.CompletedProcess:
+        return run("docker", "exec", "-i", self.name, *cmd, input=input, check=check,
+                   timeout=timeout)
+
+    def sh(self, script: str, check: bool = True,
+           timeout: float = 600) -> subprocess.CompletedProcess:
+        return self.exec("sh", "-c", script, check=check, timeout=timeout)
+
+    @property
+    def ip(self) -> str:
+        return run("docker", "inspect", "--format", "{{.NetworkSettings.IPAddress}}",
+                   self.name).stdout.strip()
+
+    def wait_running(self, timeout: float = 90) -> None:
+        """Until systemd has booted the host and its engine answers."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.exec("systemctl", "is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded") and \
+                    self.exec("docker", "info", check=False).returncode == 0:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"host {self.name} did not boot within {timeout}s")
+
+    def reboot(self) -> None:
+        run("docker", "restart", "--time", "30", self.name)
+        self.wait_running()
+
+    def load_image(self, tag: str = WORKSPACE_IMAGE) -> None:
+        saved = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+        loaded = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load"],
+                                stdin=saved.stdout, capture_output=True, text=True)
+        saved.stdout.close()
+        if saved.wait() or loaded.returncode:
+            raise RuntimeError(f"loading {tag} into {self.name} failed: {loaded.stderr}")
+
+    def install_unitgen(self, wheels: Path) -> None:
+        """Install unitgen from wheels into /opt/unitgen with no index, as an admin would."""
+        run("docker", "cp", f"{wheels}/.", f"{self.name}:/tmp/unitgen-wheels")
+        self.sh("python3 -m venv /opt/unitgen && /opt/unitgen/bin/pip install -q --no-index "
+                "--find-links /tmp/unitgen-wheels unitgen && "
+                "ln -sf /opt/unitgen/bin/unitgen /usr/local/bin/unitgen")
+
+    def put(self, path: str, data: str) -> None:
+        self.exec("sh", "-c", f"mkdir -p \"$(dirname '{path}')\" && cat > '{path}'", input=data)
+
+    def unitgen(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.exec("unitgen", *args, check=check)
+
+    def unit(self, unit: str, *properties: str) -> dict[str, str]:
+        text = self.exec("systemctl", "show", "--property=" + ",".join(properties), unit).stdout
+        return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+    def container(self, name: str) -> dict | None:
+        done = self.exec("docker", "inspect", name, check=False)
+        return json.loads(done.stdout)[0] if done.returncode == 0 else None
+
+
+def ssh_args(ip: str, port: int, key: Path, user: str = "user") -> list[str]:
+    return ["ssh", "-F", "/dev/null", "-p", str(port), "-i", str(key),
+            "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", f"{user}@{ip}"]
+
+
+def ssh(ip: str, port: int, key: Path, command: str, *options: str, user: str = "user",
+        timeout: float = 60) -> subprocess.CompletedProcess:
+    args = ssh_args(ip, port, key, user)
+    return subprocess.run([*args[:-1], *options, args[-1], command], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def wait_ssh(ip: str, port: int, key: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Until a login with `key` runs `id`; the last attempt is returned either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done = ssh(ip, port, key, "id")
+        if done.returncode == 0 or time.monotonic() > deadline:
+            return done
+        time.sleep(0.5)
+
+
+def host_key(ip: str, port: int) -> str:
+    """The fingerprint of the ed25519 host key a workspace presents."""
+    scan = run("ssh-keyscan", "-t", "ed25519", "-p", str(port), ip, check=False)
+    return run("ssh-keygen", "-lf", "-", input=scan.stdout).stdout.split()[1]
