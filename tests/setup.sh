@@ -61,7 +61,7 @@ wait %1 && wait %2
 
 # The admin's host: the same systemd host with python3 to run unitgen on it
 # (rebuilt from the layer cache in a second when nothing changed).
-docker build -q -t wormhole-lab/host:1 "$top/tests/lab/image" >/dev/null
+out=$(docker build -q -t wormhole-lab/host:1 "$top/tests/lab/image" 2>&1) || { echo "$out" >&2; exit 1; }
 
 if [[ ! -x $top/.venv/bin/unitgen ]]; then
   echo "setup: creating .venv"
