@@ -7,7 +7,7 @@ import tomli_w
 
 from unitgen import validate
 from unitgen.errors import BadInput
-from unitgen.model import Person, Settings
+from unitgen.model import Host, Person, Settings
 
 
 def _table(text: str, where: str) -> dict:
@@ -34,3 +34,31 @@ def dump_person(person: Person) -> str:
     del table["name"]
     table["keys"] = [key.line for key in person.keys]
     return tomli_w.dumps({k: v for k, v in table.items() if v is not None})
+
+
+def load_people_file(text: str, where: str) -> Host:
+    """A host described in one file: [defaults] settings and one [people.NAME] table each.
+
+    People without a port get the lowest free one, in name order, so the same file always
+    gives the same ports.
+    """
+    table = _table(text, where)
+    unknown = sorted(set(table) - {"defaults", "people"})
+    if unknown:
+        raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults] and [people.NAME]")
+    host = Host(validate.settings(table.get("defaults", {}), f"{where}: [defaults]"))
+    people = table.get("people", {})
+    placed = {n for n, t in people.items() if isinstance(t, dict) and "port" in t}
+    for name in sorted(placed) + sorted(set(people) - placed):
+        at = f"{where}: [people.{name}]"
+        if not isinstance(people[name], dict):
+            raise BadInput(f"{at}: must be a table with keys = [...]; see the README")
+        entry = dict(people[name])
+        if "port" not in entry:
+            entry["port"] = next(host.free_ports(), None)
+            if entry["port"] is None:
+                raise BadInput(f"{at}: no free port left in the range; widen port_min/port_max")
+        person = validate.person(name, entry, at)
+        validate.port(person.port, host, at)
+        host = host.with_person(person)
+    return host

@@ -30,20 +30,21 @@ IMAGE = re.compile(
 HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
 
 
-def name(value: str) -> str:
+def name(value: str, where: str = "") -> str:
+    at = f"{where}: " if where else ""
     if not value:
-        raise BadInput("the user name is empty; give a lowercase name such as alice")
+        raise BadInput(f"{at}the user name is empty; give a lowercase name such as alice")
     if len(value) > 32:
         raise BadInput(
-            f"user name '{value[:40]}' is longer than 32 characters; choose a shorter one"
+            f"{at}user name '{value[:40]}' is longer than 32 characters; choose a shorter one"
         )
     if not NAME.fullmatch(value):
         raise BadInput(
-            f"user name {value!r} is not allowed; use lowercase letters, digits, '-' and '_', "
+            f"{at}user name {value!r} is not allowed; use lowercase letters, digits, '-' and '_', "
             "starting with a letter (e.g. alice)"
         )
     if value in RESERVED:
-        raise BadInput(f"user name '{value}' is reserved; choose another name")
+        raise BadInput(f"{at}user name '{value}' is reserved; choose another name")
     return value
 
 
@@ -159,8 +160,8 @@ def key_lines(lines: object, where: str) -> tuple[PublicKey, ...]:
 
 def person(person_name: str, table: dict, where: str) -> Person:
     """A person from a registry or people-file table."""
+    name(person_name, where)
     _known(table, {"port", "keys", "memory", "image"}, where)
-    name(person_name)
     if "port" not in table:
         raise BadInput(f"{where}: port is missing; give port = N")
     limits = {}

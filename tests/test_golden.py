@@ -1,0 +1,106 @@
+"""Golden tests in the style of Podman Quadlet's: each case in tests/golden/ is an input (a
+people file), the files it must generate, and for chosen files the allowed keys per section
+and expected values; each case in tests/golden/fail/ is an input and its one-line error."""
+
+import shlex
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from unitgen.errors import BadInput
+from unitgen.registry import load_people_file
+from unitgen.render import render
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
+    """A unit file's sections as (key, value) pairs in order; continuation lines joined."""
+    sections: dict[str, list[tuple[str, str]]] = {"": []}
+    current, pending = "", ""
+    for raw in text.splitlines():
+        line = pending + raw.strip() if pending else raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = line.strip("[]")
+            sections.setdefault(current, [])
+        else:
+            key, _, value = line.partition("=")
+            sections[current].append((key.strip(), " ".join(value.split())))
+    return {name: pairs for name, pairs in sections.items() if pairs or name}
+
+
+def case(path: Path) -> tuple[dict, dict]:
+    """Split a case file into its expectations and its input (re-emitted as a people file)."""
+    table = tomllib.loads(path.read_text())
+    expect = {k: table.pop(k) for k in ("expect", "error") if k in table}
+    return expect, table
+
+
+def generated(path: Path) -> dict:
+    _, source = case(path)
+    return render(load_people_file(tomli_w.dumps(source), "people.toml"))
+
+
+CASES = sorted(GOLDEN.glob("*.toml"))
+FAILURES = sorted((GOLDEN / "fail").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_generates_exactly_the_expected_files(path):
+    expect, _ = case(path)
+    assert sorted(generated(path)) == sorted(expect["expect"]["files"])
+
+
+def file_checks(paths):
+    for path in paths:
+        for name, checks in case(path)[0]["expect"].items():
+            if name != "files":
+                yield pytest.param(path, name, checks, id=f"{path.stem}:{name}")
+
+
+@pytest.mark.parametrize(("path", "name", "checks"), list(file_checks(CASES)))
+def test_generated_file_has_the_expected_keys_and_values(path, name, checks):
+    artifact = generated(path)[name]
+    if "link" in checks:
+        assert artifact.link == checks["link"]
+        return
+    if "lines" in checks:
+        assert [line for line in artifact.text.splitlines()
+                if not line.startswith("#")] == checks["lines"]
+        return
+    sections = parse_unit(artifact.text)
+    for section, allowed in checks.get("keys", {}).items():
+        assert sorted({k for k, _ in sections[section]}) == sorted(allowed), section
+    for dotted, values in checks.get("values", {}).items():
+        section, _, key = dotted.rpartition(".")
+        assert [v for k, v in sections[section] if k == key] == values, dotted
+    if "docker-run" in checks:
+        run = next(v for k, v in sections["Service"]
+                   if k == "ExecStartPre" and " run " in v)
+        for args in checks["docker-run"]["args"]:
+            assert f" {args} " in f" {run} ", args
+        if checks["docker-run"].get("publish-once"):
+            words = shlex.split(run)
+            assert words.count("--publish") == 1
+            assert not {"-p", "--publish-all", "-P", "--network"} & set(words)
+
+
+@pytest.mark.parametrize("path", FAILURES, ids=[p.stem for p in FAILURES])
+def test_bad_input_is_refused_with_its_message(path):
+    expect, source = case(path)
+    with pytest.raises(BadInput) as refused:
+        load_people_file(tomli_w.dumps(source), "people.toml")
+    assert str(refused.value) == expect["error"]
+
+
+def test_the_same_input_renders_byte_identical_files():
+    first, second = (generated(CASES[0]) for _ in range(2))
+    assert first == second

@@ -1,0 +1,47 @@
+"""Every generated unit passes the real `systemd-analyze verify` with nothing on stderr."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.test_golden import CASES, GOLDEN, generated
+
+UNIT_DIR = "/etc/systemd/system/"
+pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                reason="systemd-analyze is not installed")
+
+
+def units_as_instances(folder: Path, files: dict) -> list[str]:
+    """Write each unit, template units once per person as systemd would load them."""
+    people = [p.rsplit("/", 1)[1].removesuffix(".env") for p in files if "/env/" in p]
+    names = []
+    for path, artifact in files.items():
+        name = path.removeprefix(UNIT_DIR)
+        if not path.startswith(UNIT_DIR) or "/" in name:
+            continue
+        for instance in [name.replace("@.", f"@{p}.") for p in people] if "@." in name else [name]:
+            (folder / instance).write_text(artifact.text)
+            names.append(instance)
+    return names
+
+
+def verify(folder: Path, names: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(["systemd-analyze", "verify", *names], cwd=folder,
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[p.stem for p in CASES])
+def test_generated_units_verify_cleanly(tmp_path, case):
+    names = units_as_instances(tmp_path, generated(case))
+    assert "wormhole@alice.service" in names or "wormhole@carol.service" in names
+    done = verify(tmp_path, names)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_check_catches_an_unknown_key(tmp_path):
+    names = units_as_instances(tmp_path, generated(GOLDEN / "two-people.toml"))
+    unit = tmp_path / "wormhole@alice.service"
+    unit.write_text(unit.read_text().replace("[Service]\n", "[Service]\nRestartt=always\n"))
+    assert "Unknown key name 'Restartt'" in verify(tmp_path, names).stderr
