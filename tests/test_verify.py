@@ -44,4 +44,4 @@ def test_the_check_catches_an_unknown_key(tmp_path):
     names = units_as_instances(tmp_path, generated(GOLDEN / "two-people.toml"))
     unit = tmp_path / "wormhole@alice.service"
     unit.write_text(unit.read_text().replace("[Service]\n", "[Service]\nRestartt=always\n"))
-    assert "Unknown key name 'Restartt'" in verify(tmp_path, names).stderr
+    assert "Unknown key 'Restartt'" in verify(tmp_path, names).stderr
