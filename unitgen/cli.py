@@ -269,10 +269,22 @@ def image_build(
 
 def main() -> None:
     try:
-        app()
+        status = app(standalone_mode=False)
     except UnitgenError as problem:
-        print(f"unitgen: error: {problem}", file=sys.stderr)
-        sys.exit(problem.exit_code)
-    except KeyboardInterrupt:
-        print("unitgen: interrupted", file=sys.stderr)
-        sys.exit(130)
+        fail(str(problem), problem.exit_code)
+    except typer.TyperException as problem:
+        message = problem.format_message()
+        if "\n" in message:  # a command given no arguments answers with its help
+            typer.echo(message)
+            sys.exit(0)
+        context = getattr(problem, "ctx", None)
+        hint = f"; see: {context.command_path} --help" if context else ""
+        fail(message.rstrip(".") + hint, problem.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", 130)
+    sys.exit(status if isinstance(status, int) else 0)
+
+
+def fail(message: str, status: int) -> None:
+    print(f"unitgen: error: {message}", file=sys.stderr)
+    sys.exit(status)

@@ -30,7 +30,7 @@ TOPS = (ETC, UNIT_DIR)
 def digest(artifact: Artifact) -> str:
     if artifact.link is not None:
         return "link:" + artifact.link
-    return "sha256:" + hashlib.sha256(artifact.text.encode()).hexdigest()
+    return f"sha256:{hashlib.sha256(artifact.text.encode()).hexdigest()}:{artifact.mode:o}"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -99,10 +99,12 @@ class Root:
         so taking it creates no file."""
         if not self.path.is_dir():
             raise Failed(f"--root {self.path} is not a directory; create it or give another")
+        # A reader that finds an interrupted change finishes it first, under the write lock.
+        exclusive = not shared or self(TRANSACTION).is_dir()
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            if not shared:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if exclusive:
                 self._recover()
             yield
         finally:
@@ -117,7 +119,8 @@ class Root:
         if target.is_symlink():
             return "link:" + os.readlink(target)
         if target.is_file():
-            return "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+            mode = target.stat().st_mode & 0o7777
+            return f"sha256:{hashlib.sha256(target.read_bytes()).hexdigest()}:{mode:o}"
         return None
 
     def apply(self, files: dict[str, Artifact]) -> list[str]:

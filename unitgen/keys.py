@@ -78,6 +78,9 @@ def _check_blob(key_type: str, blob: bytes) -> str | None:
 
 def parse_key(line: str) -> PublicKey:
     """One public key line, `TYPE BASE64 [COMMENT]`; raises ValueError naming the problem."""
+    if not line.isprintable():
+        raise ValueError("the key line holds a line break or a control character; "
+                         "give one key per line")
     parts = line.split(None, 2)
     if not parts:
         raise ValueError("the line is empty; give a public key line")
@@ -124,9 +127,10 @@ def parse_keys(text: str, source: str) -> list[PublicKey]:
     return found
 
 
-def check_unique(keys: list[PublicKey]) -> None:
+def check_unique(keys: list[PublicKey], where: str = "") -> None:
     seen: set[str] = set()
     for key in keys:
         if key.data in seen:
-            raise BadInput(f"key {key.fingerprint} is given twice; give each key once")
+            at = f"{where}: " if where else ""
+            raise BadInput(f"{at}key {key.fingerprint} is given twice; give each key once")
         seen.add(key.data)

@@ -18,16 +18,17 @@ RESERVED = frozenset((
     "gnats nobody nogroup sshd messagebus systemd-network systemd-resolve systemd-timesync "
     "core docker dockremap user admin wormhole all default none"
 ).split())
-SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE)
+SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE | re.ASCII)
 UNITS = "KMGT"
 MIN_MEMORY = 64 << 20
 MAX_MEMORY = 1 << 40
 IMAGE = re.compile(
     r"(?:[a-zA-Z0-9.-]+(?::\d+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
-    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?"
+    r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
+    re.ASCII,
 )
-HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?")
+HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII)
 
 
 def name(value: str, where: str = "") -> str:
@@ -36,7 +37,7 @@ def name(value: str, where: str = "") -> str:
         raise BadInput(f"{at}the user name is empty; give a lowercase name such as alice")
     if len(value) > 32:
         raise BadInput(
-            f"{at}user name '{value[:40]}' is longer than 32 characters; choose a shorter one"
+            f"{at}user name {value[:40]!r} is longer than 32 characters; choose a shorter one"
         )
     if not NAME.fullmatch(value):
         raise BadInput(
@@ -58,7 +59,7 @@ def memory(value: str, where: str = "--memory") -> str:
     number, unit = int(match[1]), match[2].upper()
     size = number << (10 * (UNITS.index(unit) + 1) if unit else 0)
     if not MIN_MEMORY <= size <= MAX_MEMORY:
-        raise BadInput(f"{where}: {value} is outside 64M to 1T; give a size in that range")
+        raise BadInput(f"{where}: {value!r} is outside 64M to 1T; give a size in that range")
     for exponent in range(len(UNITS), 0, -1):
         if size % (1 << 10 * exponent) == 0:
             return f"{size >> 10 * exponent}{UNITS[exponent - 1]}"
@@ -154,7 +155,7 @@ def key_lines(lines: object, where: str) -> tuple[PublicKey, ...]:
             keys.append(parse_key(line.strip()))
         except ValueError as problem:
             raise BadInput(f"{where}: key {number}: {problem}") from None
-    check_unique(keys)
+    check_unique(keys, where)
     return tuple(keys)
 
 
