@@ -25,17 +25,24 @@ class Settings:
     port_max: int = 2999
     publish_address: str = ""
     host: str = ""
+    backup_dir: str = "/var/lib/wormhole/backups"
+    backup_keep: int = 7
+    backup_schedule: str = "daily"
+    backup_spread: str = "1h"
+    upgrade_batch: int = 10
 
 
 @dataclass(frozen=True)
 class Person:
-    """One workspace. Limits left as None follow the settings."""
+    """One workspace. Limits left as None follow the settings. `generation` counts the
+    restores: each one moves the workspace onto a new pair of volumes."""
 
     name: str
     port: int
     keys: tuple[PublicKey, ...]
     memory: str | None = None
     image: str | None = None
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,13 @@ class Workspace:
     image: str
     pids: int
     publish: str
+    generation: int
+
+    @property
+    def volumes(self) -> tuple[str, str]:
+        """The home volume and the host-key volume ('.' cannot occur in a name)."""
+        suffix = f".{self.generation}" if self.generation else ""
+        return f"wormhole-home-{self.name}{suffix}", f"wormhole-hostkeys-{self.name}{suffix}"
 
     @property
     def pull(self) -> str:
@@ -86,6 +100,7 @@ class Host:
             image=person.image or s.image,
             pids=s.pids,
             publish=f"{address}:{person.port}:22" if address else f"{person.port}:22",
+            generation=person.generation,
         )
 
     def workspaces(self) -> list[Workspace]:

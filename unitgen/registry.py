@@ -30,10 +30,11 @@ def load_person(name: str, text: str, where: str) -> Person:
 
 
 def dump_person(person: Person) -> str:
-    table = {f.name: getattr(person, f.name) for f in fields(Person)}
-    del table["name"]
+    """The person's record: only what differs from the defaults."""
+    table = {f.name: value for f in fields(Person)
+             if (value := getattr(person, f.name)) != f.default and f.name != "name"}
     table["keys"] = [key.line for key in person.keys]
-    return tomli_w.dumps({k: v for k, v in table.items() if v is not None})
+    return tomli_w.dumps(table)
 
 
 def load_people_file(text: str, where: str) -> Host:

@@ -4,9 +4,9 @@ Each check returns the canonical value or raises BadInput with one line that nam
 the problem and the fix, prefixed with where the value came from.
 """
 
+import difflib
 import ipaddress
 import re
-from dataclasses import fields
 
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique, parse_key
@@ -28,7 +28,6 @@ IMAGE = re.compile(
     r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
     re.ASCII,
 )
-HOSTNAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII)
 
 
 def name(value: str, where: str = "") -> str:
@@ -87,58 +86,69 @@ def port(value: int, host: Host, where: str = "--port") -> int:
     return value
 
 
-def _int(table: dict, key: str, where: str, low: int, high: int) -> int:
-    value = table[key]
+def _int(value: object, where: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInput(f"{where}: {key} = {value!r} must be a whole number from {low} to {high}")
+        raise BadInput(f"{where} = {value!r} must be a whole number from {low} to {high}")
     return value
 
 
-def _str(table: dict, key: str, where: str) -> str:
-    value = table[key]
+def _str(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise BadInput(f"{where}: {key} = {value!r} must be a string in quotes")
+        raise BadInput(f"{where} = {value!r} must be a string in quotes")
     return value
 
 
 def _known(table: dict, known: set[str], where: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
-        raise BadInput(
-            f"{where}: unknown key '{unknown[0]}'; known keys are {', '.join(sorted(known))}"
-        )
+        close = difflib.get_close_matches(unknown[0], known, 1)
+        fix = f"did you mean '{close[0]}'?" if close else "the README lists the keys"
+        raise BadInput(f"{where}: unknown key '{unknown[0]}'; {fix}")
+
+
+def _address(value: object, where: str) -> str:
+    address = _str(value, where)
+    try:
+        return str(ipaddress.ip_address(address)) if address else ""
+    except ValueError:
+        raise BadInput(f"{where}: {address!r} is not an IP address; give one such as 0.0.0.0, "
+                       "or \"\" for every address") from None
+
+
+def _pattern(pattern: re.Pattern, what: str, example: str):
+    def check(value: object, where: str) -> str:
+        if not pattern.fullmatch(_str(value, where)):
+            raise BadInput(f"{where}: {value!r} is not {what}; give one such as {example}")
+        return value
+
+    return check
+
+
+SETTINGS = {
+    "image": lambda v, at: image(_str(v, at), at),
+    "memory": lambda v, at: memory(_str(v, at), at),
+    "pids": lambda v, at: _int(v, at, 32, 4_194_304),
+    "port_min": lambda v, at: _int(v, at, 1025, 65535),
+    "port_max": lambda v, at: _int(v, at, 1025, 65535),
+    "publish_address": _address,
+    "host": _pattern(re.compile(r"|[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII),
+                     "a host name", "ws.example.com"),
+    "backup_dir": _pattern(re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII),
+                           "an absolute path of plain names", "/var/lib/wormhole/backups"),
+    "backup_keep": lambda v, at: _int(v, at, 1, 1000),
+    "backup_schedule": _pattern(re.compile(r"[A-Za-z0-9 ,:*/.~-]{1,100}", re.ASCII),
+                                "a systemd calendar event", "daily or *-*-* 03:00"),
+    "backup_spread": _pattern(re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII),
+                              "a systemd time span", "1h or 30min"),
+    "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
+}
 
 
 def settings(table: dict, where: str) -> Settings:
     """Settings from a config table; missing keys take their defaults."""
-    _known(table, {f.name for f in fields(Settings)}, where)
-    values = {}
-    if "image" in table:
-        values["image"] = image(_str(table, "image", where), f"{where}: image")
-    if "memory" in table:
-        values["memory"] = memory(_str(table, "memory", where), f"{where}: memory")
-    if "pids" in table:
-        values["pids"] = _int(table, "pids", where, 32, 4_194_304)
-    for key in ("port_min", "port_max"):
-        if key in table:
-            values[key] = _int(table, key, where, 1025, 65535)
-    if "publish_address" in table:
-        address = _str(table, "publish_address", where)
-        try:
-            values["publish_address"] = str(ipaddress.ip_address(address)) if address else ""
-        except ValueError:
-            raise BadInput(
-                f"{where}: publish_address {address!r} is not an IP address; "
-                "give one such as 0.0.0.0, or \"\" for every address"
-            ) from None
-    if "host" in table:
-        host = _str(table, "host", where)
-        if host and not HOSTNAME.fullmatch(host):
-            raise BadInput(
-                f"{where}: host {host!r} is not a host name; give one such as ws.example.com"
-            )
-        values["host"] = host
-    result = Settings(**values)
+    _known(table, set(SETTINGS), where)
+    result = Settings(**{key: SETTINGS[key](value, f"{where}: {key}")
+                         for key, value in table.items()})
     if result.port_min > result.port_max:
         raise BadInput(
             f"{where}: port_min {result.port_min} is above port_max {result.port_max}; swap them"
@@ -159,20 +169,22 @@ def key_lines(lines: object, where: str) -> tuple[PublicKey, ...]:
     return tuple(keys)
 
 
+PERSON = {
+    "port": lambda v, at: _int(v, at, 1025, 65535),
+    "keys": lambda v, at: key_lines(v, at.rpartition(": keys")[0]),
+    "memory": lambda v, at: memory(_str(v, at), at),
+    "image": lambda v, at: image(_str(v, at), at),
+    "generation": lambda v, at: _int(v, at, 0, 1_000_000),
+}
+
+
 def person(person_name: str, table: dict, where: str) -> Person:
     """A person from a registry or people-file table."""
     name(person_name, where)
-    _known(table, {"port", "keys", "memory", "image"}, where)
+    _known(table, set(PERSON), where)
     if "port" not in table:
         raise BadInput(f"{where}: port is missing; give port = N")
-    limits = {}
-    if "memory" in table:
-        limits["memory"] = memory(_str(table, "memory", where), f"{where}: memory")
-    if "image" in table:
-        limits["image"] = image(_str(table, "image", where), f"{where}: image")
-    return Person(
-        name=person_name,
-        port=_int(table, "port", where, 1025, 65535),
-        keys=key_lines(table.get("keys"), where),
-        **limits,
-    )
+    if "keys" not in table:
+        key_lines(None, where)
+    return Person(person_name, **{key: PERSON[key](value, f"{where}: {key}")
+                                  for key, value in table.items()})
