@@ -10,8 +10,7 @@ import pytest
 from tests.helpers import snapshot
 from unitgen.errors import Failed
 from unitgen.files import MANIFEST, TRANSACTION, Root, digest
-from unitgen.model import CONFIG, ETC, UNIT_DIR
-from unitgen.render import Artifact
+from unitgen.model import CONFIG, ETC, UNIT_DIR, Artifact
 
 UNIT = f"{UNIT_DIR}/wormhole@.service"
 LINK = f"{UNIT_DIR}/wormhole.target.wants/wormhole@alice.service"

@@ -3,16 +3,18 @@
 import json
 import socket
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from unitgen import archive, ops, validate
 from unitgen import keys as sshkeys
-from unitgen import registry, validate
 from unitgen.errors import BadInput, UnitgenError
 from unitgen.files import Root
-from unitgen.model import CONFIG, Host, Person
+from unitgen.model import Host, Person
+from unitgen.ops import load, unit
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -30,21 +32,9 @@ RootOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
-def unit(name: str) -> str:
-    return f"wormhole@{name}.service"
-
-
 @app.callback()
 def options(ctx: typer.Context, root: RootOption = Path("/")) -> None:
     ctx.obj = Root(root)
-
-
-def load(root: Root) -> Host:
-    """The registry under the root, validated."""
-    settings = registry.load_settings(root.read(CONFIG), CONFIG)
-    people = [registry.load_person(name, text, where)
-              for name, (where, text) in root.people().items()]
-    return Host(settings, tuple(people))
 
 
 def read_keys(paths: list[Path]) -> tuple[sshkeys.PublicKey, ...]:
@@ -139,24 +129,16 @@ def add(
                            "choose another name or run: unitgen remove " + user)
         person = Person(user, pick_port(host, port, busy), keys, memory, image)
         host = host.with_person(person)
-        root.apply(render_host(host))
-        if root.live:
-            systemctl.daemon_reload()
+        ops.install(root, host)
     w = host.workspace(person)
-    if root.live and not engine.has_image(w.image):
-        typer.echo(f"warning: image {w.image} is not on this host; build it with: "
-                   "unitgen image build", err=True)
-    if start:
-        systemctl.start(unit(user))
+    if root.live:
+        if not engine.has_image(w.image):
+            typer.echo(f"warning: image {w.image} is not on this host; build it with: "
+                       "unitgen image build", err=True)
+        systemctl.start(ops.timer(user), *([unit(user)] if start else []))
     typer.echo(f"added {user}: port {w.port}, memory {w.memory}, enabled at boot")
     if not start:
         typer.echo(f"start it with: systemctl start {unit(user)}")
-
-
-def render_host(host: Host) -> dict:
-    from unitgen.render import render
-
-    return render(host)
 
 
 @app.command()
@@ -166,8 +148,11 @@ def remove(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete their home and "
                                         "host key for good.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm --purge.")] = False,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the final "
+                                            "backup.")] = False,
 ) -> None:
-    """Stop and disable a workspace and remove its configuration; the data stays.
+    """Take a final backup, then stop and disable a workspace and remove its configuration;
+    the data stays unless --purge --yes.
 
     Example: unitgen remove alice    (or: unitgen remove alice --purge --yes)
     """
@@ -185,18 +170,118 @@ def remove(
         if root.live:
             from unitgen import systemctl
 
-            systemctl.stop(unit(user), f"wormhole-data@{user}.service")
-        root.apply(render_host(host.without(user)))
-        if root.live:
-            systemctl.daemon_reload()
+            if not no_backup:
+                final = ops.backup(root, host, [user], lambda _: None)[user]
+                typer.echo(f"final backup: {final}")
+            systemctl.stop(unit(user), ops.timer(user), f"wormhole-data@{user}.service")
+        ops.install(root, host.without(user))
     typer.echo(f"removed {user}")
     if purge:
         from unitgen import engine
 
-        gone = engine.remove_volumes([f"wormhole-home-{user}", f"wormhole-hostkeys-{user}"])
+        gone = engine.remove_volumes(engine.volumes_of(user))
         typer.echo(f"deleted volumes: {', '.join(gone) or 'none were left'}")
     else:
         typer.echo(f"kept {user}'s home and host key; `unitgen add {user} ...` brings them back")
+
+
+def live(root: Root, command: str) -> None:
+    if not root.live:
+        raise BadInput(f"{command} needs the engine and systemd; leave out --root")
+
+
+Names = Annotated[list[str] | None, typer.Argument(help="People's names.", metavar="[USER]...")]
+All = Annotated[bool, typer.Option("--all", help="Everyone.")]
+
+
+@app.command()
+def backup(ctx: typer.Context, users: Names = None, everyone: All = False) -> None:
+    """Back up workspaces now, with the same unit as the timer; print where each archive is.
+
+    Example: unitgen backup alice    (or: unitgen backup --all)
+    """
+    root: Root = ctx.obj
+    live(root, "backup")
+    with root.locked(shared=True):
+        host = load(root)
+    people = ops.select(host, users or [], everyone)
+    ops.backup(root, host, [p.name for p in people], typer.echo)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    user: Annotated[str, typer.Argument(help="The person's name.")],
+    source: Annotated[Path | None, typer.Argument(help="The archive [default: the newest "
+                                                  "backup]", metavar="[ARCHIVE]")] = None,
+    key: Annotated[list[Path] | None, typer.Option(help="Key file, to restore a person "
+                                                   "this host does not know yet.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port for a new person.")] = None,
+    no_backup: Annotated[bool, typer.Option("--no-backup", help="Skip the backup of the "
+                                            "current data first.")] = False,
+) -> None:
+    """Restore a workspace from a backup onto new volumes, switching over only once it
+    answers; on any failure the workspace keeps its data as it was.
+
+    Example: unitgen restore alice    (or: unitgen restore alice ARCHIVE --key alice.pub)
+    """
+    root: Root = ctx.obj
+    live(root, "restore")
+    validate.name(user)
+    with root.locked():
+        host = load(root)
+        person = host.person(user)
+        if source is None:
+            found = archive.complete(ops.backup_folder(root, host, user))
+            if not found:
+                raise BadInput(f"there is no backup of {user} in "
+                               f"{ops.backup_folder(root, host, user)}; give an ARCHIVE")
+            source = found[-1]
+        archive.verify(source.resolve())
+        if person is None:
+            if not key:
+                raise BadInput(f"{user} is not on this host; give their --key to add them "
+                               "with the restored data")
+            from unitgen import engine, sockets
+
+            busy = engine.published_ports() | sockets.listening_ports()
+            person = Person(user, pick_port(host, port, busy), read_keys(key))
+        elif not no_backup:
+            made = ops.backup(root, host, [user], lambda _: None)[user]
+            typer.echo(f"backed up the current data first: {made}")
+        host = ops.restore(root, host, person, source.resolve(), typer.echo)
+    from unitgen import systemctl
+
+    systemctl.start(ops.timer(user))
+    typer.echo(f"restored {user} from {source}")
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    users: Names = None,
+    everyone: All = False,
+    image: Annotated[str | None, typer.Option(help="Move them onto this image.")] = None,
+    batch: Annotated[int | None, typer.Option(min=1, help="Workspaces per batch "
+                                              "[default: upgrade_batch from the config]")] = None,
+) -> None:
+    """Recreate containers from their image, batch by batch, checking each answers; a failing
+    batch goes back to its previous image. Without names, only install what a newer
+    unitgen renders differently and restart what that changed.
+
+    Example: unitgen image build && unitgen upgrade --all
+    """
+    root: Root = ctx.obj
+    live(root, "upgrade")
+    image = validate.image(image) if image is not None else None
+    with root.locked():
+        host = load(root)
+        if batch is not None:
+            host = Host(replace(host.settings, upgrade_batch=batch), host.people)
+        people = ops.select(host, users or [], everyone) if users or everyone else []
+        if image is not None and not people:
+            raise BadInput("--image needs names or --all")
+        ops.upgrade(root, host, people, image, typer.echo)
 
 
 @app.command("list")

@@ -68,3 +68,59 @@ def remove_volumes(names: list[str]) -> list[str]:
             raise Failed(f"could not remove volume {name}: {problem.explanation}") from None
         removed.append(name)
     return removed
+
+
+def running_image(container: str) -> str | None:
+    """The image id a running container was made from, or None when it does not run."""
+    import docker
+
+    try:
+        found = client().containers.get(container)
+    except docker.errors.NotFound:
+        return None
+    return found.image.id if found.status == "running" else None
+
+
+def image_id(reference: str) -> str | None:
+    import docker
+
+    try:
+        return client().images.get(reference).id
+    except docker.errors.ImageNotFound:
+        return None
+
+
+def volumes_of(user: str) -> list[str]:
+    """Every volume of a person, whatever its generation."""
+    found = client().volumes.list(filters={"label": f"wormhole.user={user}"})
+    return sorted(v.name for v in found)
+
+
+def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> None:
+    """Create the two volumes and fill them from a verified archive, in a container with
+    no network and a read-only root; on failure the new volumes are removed again."""
+    import docker
+
+    engine = client()
+    home, hostkeys = volumes
+    for name in volumes:
+        engine.volumes.create(name, labels={"wormhole.user": user})
+    mounts = [
+        docker.types.Mount("/archive", str(archive.parent), type="bind", read_only=True),
+        docker.types.Mount("/restore/home", home, type="volume", no_copy=True),
+        docker.types.Mount("/restore/hostkeys", hostkeys, type="volume", no_copy=True),
+    ]
+    command = ["--extract", "--gzip", "--numeric-owner", "--same-permissions",
+               "--file", f"/archive/{archive.name}", "--directory", "/restore"]
+    container = engine.containers.create(image, command, entrypoint=["tar"], mounts=mounts,
+                                         network_disabled=True, read_only=True,
+                                         labels={"wormhole.restore": user})
+    try:
+        container.start()
+        status = container.wait()["StatusCode"]
+        log = container.logs().decode(errors="replace").strip()
+    finally:
+        container.remove(force=True)
+    if status:
+        remove_volumes(list(volumes))
+        raise Failed(f"extracting {archive.name} failed: {log.splitlines()[-1] if log else status}")

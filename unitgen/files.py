@@ -17,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from unitgen.errors import Failed
-from unitgen.model import ETC, PEOPLE, UNIT_DIR
-from unitgen.render import Artifact
+from unitgen.model import ETC, PEOPLE, UNIT_DIR, Artifact
 
 MANIFEST = f"{ETC}/generated.json"
 TRANSACTION = f"{ETC}/.transaction"

@@ -15,6 +15,16 @@ DOCKER = "/usr/bin/docker"
 
 
 @dataclass(frozen=True)
+class Artifact:
+    """A file's content, or a symlink's target. `keep` files are the admin's once written."""
+
+    text: str | None = None
+    link: str | None = None
+    mode: int = 0o644
+    keep: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     """The global configuration, CONFIG; each value is also a default for people."""
 

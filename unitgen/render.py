@@ -1,26 +1,15 @@
 """render(host): the description of a host -> every file it needs, as path -> Artifact. Pure."""
 
 import re
-from dataclasses import dataclass
 from functools import cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from unitgen import registry, resources
-from unitgen.model import CONFIG, DOCKER, ETC, PEOPLE, UNIT_DIR, Host
+from unitgen.model import CONFIG, DOCKER, ETC, PEOPLE, UNIT_DIR, Artifact, Host
 
 UNIT_SUFFIXES = (".service", ".target", ".slice", ".timer", ".socket")
 WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """A file's content, or a symlink's target. `keep` files are the admin's once written."""
-
-    text: str | None = None
-    link: str | None = None
-    mode: int = 0o644
-    keep: bool = False
 
 
 @cache

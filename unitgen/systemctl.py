@@ -46,3 +46,12 @@ def show(units: list[str], properties: list[str]) -> dict[str, dict[str, str]]:
         values = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         found[values.get("Id", "")] = values
     return found
+
+
+def restart(*units: str) -> None:
+    _run("restart", *units)
+
+
+def results(units: list[str]) -> dict[str, str]:
+    """How each unit's last run ended: 'success', 'exit-code', 'timeout', ..."""
+    return {name: values.get("Result", "") for name, values in show(units, ["Result"]).items()}

@@ -1,0 +1,80 @@
+"""Backup archives: where a person's are, and whether one is whole and safe to restore."""
+
+import hashlib
+import tarfile
+from pathlib import Path, PurePosixPath
+
+from unitgen.errors import BadInput
+
+SUFFIX = ".tar.gz"
+TREES = ("home", "hostkeys")
+HOST_KEY = "hostkeys/ssh_host_ed25519_key"
+KINDS = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.DIRTYPE: "directory",
+         tarfile.SYMTYPE: "symlink"}
+
+
+def member_problem(name: str, kind: bytes, symlinks: set[str]) -> str | None:
+    """Why a member must not be restored, or None. Pure."""
+    path = PurePosixPath(name)
+    if path.is_absolute():
+        return f"member {name!r} has an absolute path"
+    if ".." in path.parts:
+        return f"member {name!r} climbs out with '..'"
+    if not path.parts or path.parts[0] not in TREES:
+        return f"member {name!r} is outside home/ and hostkeys/"
+    if kind not in KINDS:
+        return f"member {name!r} is not a file, directory or symlink"
+    if any(str(parent) in symlinks for parent in path.parents):
+        return f"member {name!r} lies behind a symlink"
+    return None
+
+
+def check_members(members: list[tuple[str, bytes]], where: str) -> None:
+    symlinks: set[str] = set()
+    for name, kind in members:
+        problem = member_problem(name.rstrip("/"), kind, symlinks)
+        if problem:
+            raise BadInput(f"{where}: {problem}; it is not restored, pick another archive")
+        if kind == tarfile.SYMTYPE:
+            symlinks.add(name.rstrip("/"))
+    if HOST_KEY not in {name for name, _ in members}:
+        raise BadInput(f"{where}: holds no {HOST_KEY}, so it is no workspace backup; "
+                       "pick another archive")
+
+
+def checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path) -> None:
+    """Refuse an archive that is missing, damaged, incomplete or unsafe to extract."""
+    if not path.is_file():
+        raise BadInput(f"archive {path} does not exist; see the archives with: ls "
+                       f"{path.parent}")
+    sums = path.with_name(path.name + ".sha256")
+    if not sums.is_file():
+        raise BadInput(f"{path}: no checksum file {sums.name} beside it, so it may be "
+                       "incomplete; pick another archive")
+    expected = (sums.read_text().split() or [""])[0]
+    if checksum(path) != expected:
+        raise BadInput(f"{path}: its checksum does not match {sums.name}, so it is damaged; "
+                       "pick another archive")
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = [(m.name, m.type) for m in tar]
+    except (tarfile.TarError, EOFError, OSError) as problem:
+        raise BadInput(f"{path}: not a readable archive ({problem}); pick another "
+                       "archive") from None
+    check_members(members, str(path))
+
+
+def complete(folder: Path) -> list[Path]:
+    """The archives in a backup folder that have their checksum, oldest first."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob(f"*{SUFFIX}")
+                  if p.with_name(p.name + ".sha256").is_file())
