@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
+from functools import reduce
 from pathlib import Path
 
 from unitgen import archive, registry
@@ -104,8 +105,10 @@ def restart_and_check(host: Host, people: list[Person]) -> list[str]:
     """Restart workspaces together; return the names that do not answer with sshd's banner."""
     from unitgen import probe, systemctl
 
+    units = [unit(p.name) for p in people]
     with suppress(Failed):  # a workspace that did not start also fails the check below
-        systemctl.restart(*(unit(p.name) for p in people))
+        systemctl.reset_failed(*units)
+        systemctl.restart(*units)
     address = host.settings.publish_address or "127.0.0.1"
     deadline = time.monotonic() + READY_TIMEOUT
     return [p.name for p in people
@@ -151,14 +154,11 @@ def restore(root: Root, host: Host, person: Person, source: Path, say: Say) -> H
 def upgrade(root: Root, host: Host, people: list[Person], image: str | None,
             say: Say) -> Host:
     """Recreate the people's containers from their (new) image, a batch at a time; a batch
-    in which a workspace does not answer goes back to its previous image, and the rest stops.
-    Files that a newer unitgen renders differently are installed first."""
+    in which a workspace does not answer goes back to its previous image, and the rest is
+    left as it was. Files that a newer unitgen renders differently are installed first, and
+    the workspaces they concern are recreated too."""
     from unitgen import engine
 
-    original = {p.name: p for p in host.people}
-    if image is not None:
-        for person in people:
-            host = host.with_person(replace(person, image=image))
     changed = install(root, host)
     templates = f"{UNIT_DIR}/wormhole@.service" in changed
     touched = {p.rsplit("/", 1)[1].removesuffix(".env") for p in changed if f"{ETC}/env/" in p}
@@ -168,19 +168,29 @@ def upgrade(root: Root, host: Host, people: list[Person], image: str | None,
     running = [p for p in chosen if before[p.name]]
     say(f"upgrading {len(running)} running workspace(s) of {len(chosen)} chosen, "
         f"{host.settings.upgrade_batch} at a time")
+
+    def moved(batch: list[Person]) -> Host:
+        if image is None:
+            return host
+        return reduce(lambda h, p: h.with_person(replace(p, image=image)), batch, host)
+
     for number, batch in enumerate(batches(running, host.settings.upgrade_batch), 1):
-        failed = restart_and_check(host, batch)
-        if not failed:
-            say(f"batch {number}: {', '.join(p.name for p in batch)} upgraded")
-            continue
-        for person in batch:
-            host = host.with_person(previous(original[person.name], host, before[person.name]))
-        install(root, host)
-        still = restart_and_check(host, batch)
-        raise Failed(f"batch {number}: {', '.join(failed)} did not answer after the upgrade; "
-                     "the batch went back to its previous image"
-                     + (f" but {', '.join(still)} still does not answer" if still else "")
-                     + "; later batches were not touched")
+        new_host = moved(batch)
+        install(root, new_host)
+        failed = restart_and_check(new_host, batch)
+        if failed:
+            old_host = reduce(lambda h, p: h.with_person(previous(p, h, before[p.name])),
+                              batch, host)
+            install(root, old_host)
+            still = restart_and_check(old_host, batch)
+            raise Failed(f"batch {number}: {', '.join(failed)} did not answer after the "
+                         "upgrade; the batch went back to its previous image"
+                         + (f" but {', '.join(still)} still does not answer" if still else "")
+                         + "; later batches were not touched")
+        host = new_host
+        say(f"batch {number}: {', '.join(p.name for p in batch)} upgraded")
+    host = moved([p for p in chosen if not before[p.name]])
+    install(root, host)
     return host
 
 

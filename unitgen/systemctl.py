@@ -55,3 +55,8 @@ def restart(*units: str) -> None:
 def results(units: list[str]) -> dict[str, str]:
     """How each unit's last run ended: 'success', 'exit-code', 'timeout', ..."""
     return {name: values.get("Result", "") for name, values in show(units, ["Result"]).items()}
+
+
+def reset_failed(*units: str) -> None:
+    """Forget failures and the start limit, so a deliberate start is not refused."""
+    _run("reset-failed", *units)
