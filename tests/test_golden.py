@@ -76,6 +76,11 @@ def test_generated_file_has_the_expected_keys_and_values(path, name, checks):
         assert [line for line in artifact.text.splitlines()
                 if not line.startswith("#")] == checks["lines"]
         return
+    if "contains" in checks:
+        lines = artifact.text.splitlines()
+        assert [line for line in checks["contains"] if line not in lines] == []
+        assert [text for text in checks.get("absent", []) if text in artifact.text] == []
+        return
     sections = parse_unit(artifact.text)
     for section, allowed in checks.get("keys", {}).items():
         assert sorted({k for k, _ in sections[section]}) == sorted(allowed), section

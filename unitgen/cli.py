@@ -332,6 +332,49 @@ def show(
     typer.echo(f"{'ssh':<8} {info['ssh']}")
 
 
+@app.command()
+def firewall(
+    ctx: typer.Context,
+    off: Annotated[bool, typer.Option("--off", help="Take the firewall out.")] = False,
+    internal: Annotated[bool, typer.Option("--internal", help="Print the strong firewall "
+                                           "of an internal host instead.")] = False,
+    wormhole_ip: Annotated[str | None, typer.Option(help="With --internal: the workspace "
+                                                    "host's address.")] = None,
+    output: Annotated[str, typer.Option("--format", help="With --internal: 'rules' "
+                                        "(for iptables-restore) or 'unit'.")] = "rules",
+) -> None:
+    """Install and start the workspace host's firewall, with the egress policy of the config;
+    add and remove keep it in step with the ports.
+
+    Example: unitgen firewall    (or: unitgen firewall --internal --wormhole-ip 10.0.0.5)
+    """
+    if internal:
+        if wormhole_ip is None or output not in ("rules", "unit"):
+            raise BadInput("--internal needs --wormhole-ip ADDR, and --format is rules or unit")
+        from unitgen.render import render_internal
+
+        files = render_internal(validate.address(wormhole_ip, "--wormhole-ip"))
+        typer.echo(files["rules" if output == "rules" else
+                         "wormhole-internal-firewall.service"], nl=False)
+        return
+    root: Root = ctx.obj
+    with root.locked():
+        host = replace(load(root), firewall=not off)
+        if root.live:
+            from unitgen import systemctl
+
+            systemctl.check()
+            if off:
+                systemctl.stop(ops.FIREWALL_UNIT)
+        ops.install(root, host)
+        if root.live and not off:
+            systemctl.restart(ops.FIREWALL_UNIT)
+    policy = host.settings.egress
+    typer.echo("firewall off" if off else f"firewall on: egress {policy}, admin ports "
+               f"{', '.join(map(str, host.settings.admin_ports))}, {len(host.people)} "
+               "workspace port(s)")
+
+
 @image_app.command("build")
 def image_build(
     ctx: typer.Context,

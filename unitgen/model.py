@@ -10,8 +10,11 @@ from unitgen.keys import PublicKey
 ETC = "/etc/wormhole"
 CONFIG = f"{ETC}/wormhole.toml"
 PEOPLE = f"{ETC}/people"
+FIREWALL = f"{ETC}/firewall.toml"
 UNIT_DIR = "/etc/systemd/system"
 DOCKER = "/usr/bin/docker"
+BRIDGE = "docker0"
+EGRESS = ("open", "allowlist", "none")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,9 @@ class Settings:
     backup_schedule: str = "daily"
     backup_spread: str = "1h"
     upgrade_batch: int = 10
+    egress: str = "open"
+    egress_allow: tuple[str, ...] = ()
+    admin_ports: tuple[int, ...] = (22,)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Workspace:
 class Host:
     settings: Settings = field(default_factory=Settings)
     people: tuple[Person, ...] = ()
+    firewall: bool = False
 
     def person(self, name: str) -> Person | None:
         return next((p for p in self.people if p.name == name), None)

@@ -11,10 +11,11 @@ from pathlib import Path
 from unitgen import archive, registry
 from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
-from unitgen.model import CONFIG, ETC, UNIT_DIR, Host, Person
+from unitgen.model import CONFIG, ETC, FIREWALL, UNIT_DIR, Host, Person
 
 Say = Callable[[str], None]
 BACKUPS_AT_ONCE = 4
+FIREWALL_UNIT = "wormhole-firewall.service"
 READY_TIMEOUT = 30
 
 
@@ -39,7 +40,7 @@ def load(root: Root) -> Host:
     settings = registry.load_settings(root.read(CONFIG), CONFIG)
     people = [registry.load_person(name, text, where)
               for name, (where, text) in root.people().items()]
-    return Host(settings, tuple(people))
+    return Host(settings, tuple(people), registry.load_firewall(root.read(FIREWALL), FIREWALL))
 
 
 def install(root: Root, host: Host) -> list[str]:
@@ -47,10 +48,13 @@ def install(root: Root, host: Host) -> list[str]:
     from unitgen.render import render
 
     changed = root.apply(render(host))
-    if root.live and any(p.startswith(UNIT_DIR) for p in changed):
+    if root.live and changed:
         from unitgen import systemctl
 
-        systemctl.daemon_reload()
+        if any(p.startswith(UNIT_DIR) for p in changed):
+            systemctl.daemon_reload()
+        if host.firewall and any(p.startswith(f"{ETC}/firewall/") for p in changed):
+            systemctl.try_reload(FIREWALL_UNIT)
     return changed
 
 

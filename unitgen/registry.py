@@ -37,6 +37,23 @@ def dump_person(person: Person) -> str:
     return tomli_w.dumps(table)
 
 
+def load_firewall(text: str | None, where: str) -> bool:
+    """Whether unitgen runs the host's firewall: its record exists and says so."""
+    if text is None:
+        return False
+    return firewall_table(_table(text, where), where)
+
+
+def firewall_table(table: dict, where: str) -> bool:
+    if set(table) != {"enabled"} or not isinstance(table["enabled"], bool):
+        raise BadInput(f"{where}: give exactly: enabled = true (or false)")
+    return table["enabled"]
+
+
+def dump_firewall(enabled: bool) -> str:
+    return tomli_w.dumps({"enabled": enabled})
+
+
 def load_people_file(text: str, where: str) -> Host:
     """A host described in one file: [defaults] settings and one [people.NAME] table each.
 
@@ -44,10 +61,13 @@ def load_people_file(text: str, where: str) -> Host:
     gives the same ports.
     """
     table = _table(text, where)
-    unknown = sorted(set(table) - {"defaults", "people"})
+    unknown = sorted(set(table) - {"defaults", "people", "firewall"})
     if unknown:
-        raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults] and [people.NAME]")
-    host = Host(validate.settings(table.get("defaults", {}), f"{where}: [defaults]"))
+        raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults], [firewall] "
+                       "and [people.NAME]")
+    host = Host(validate.settings(table.get("defaults", {}), f"{where}: [defaults]"),
+                firewall=firewall_table(table.get("firewall", {"enabled": False}),
+                                        f"{where}: [firewall]"))
     people = table.get("people", {})
     placed = {n for n, t in people.items() if isinstance(t, dict) and "port" in t}
     for name in sorted(placed) + sorted(set(people) - placed):

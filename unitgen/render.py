@@ -5,8 +5,18 @@ from functools import cache
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from unitgen import registry, resources
-from unitgen.model import CONFIG, DOCKER, ETC, PEOPLE, UNIT_DIR, Artifact, Host
+from unitgen import registry, resources, validate
+from unitgen.model import (
+    BRIDGE,
+    CONFIG,
+    DOCKER,
+    ETC,
+    FIREWALL,
+    PEOPLE,
+    UNIT_DIR,
+    Artifact,
+    Host,
+)
 
 UNIT_SUFFIXES = (".service", ".target", ".slice", ".timer", ".socket")
 WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
@@ -27,30 +37,61 @@ def _template(name: str, host: Host, **context: object) -> str:
         source=f"units/{name}", etc=ETC, docker=DOCKER, settings=host.settings, **context)
 
 
-def templates(kind: str) -> list[str]:
-    """The unit templates ('units'), or the helper scripts the units run ('libexec')."""
-    names = _environment().list_templates()
-    if kind == "libexec":
-        return sorted(n for n in names if n.startswith("libexec/"))
-    return sorted(n for n in names if n.endswith(UNIT_SUFFIXES))
+def _destination(name: str) -> tuple[str, int]:
+    """Where a template from units/ is installed: units in the unit folder, scripts in
+    ETC/libexec, anything else in ETC under the template's group."""
+    group, _, base = name.rpartition("/")
+    if base.endswith(UNIT_SUFFIXES):
+        return f"{UNIT_DIR}/{base}", 0o644
+    if group.endswith("libexec"):
+        return f"{ETC}/libexec/{base}", 0o755
+    return f"{ETC}/{group}/{base}", 0o644
+
+
+def _installed(host: Host) -> list[str]:
+    """The templates the host installs: the base ones, and the firewall's when it is on.
+    (*.j2 are per-person files; internal/ is for other hosts.)"""
+    folders = {"", "libexec"} | ({"firewall", "firewall/libexec"} if host.firewall else set())
+    return sorted(n for n in _environment().list_templates()
+                  if n.rpartition("/")[0] in folders and not n.endswith(".j2"))
+
+
+def _links(name: str, text: str, instances: list[str]) -> dict[str, Artifact]:
+    """What `systemctl enable` would link, for the unit or for each person's instance."""
+    base = name.rpartition("/")[2]
+    units = [base.replace("@.", f"@{i}.") for i in instances] if "@." in base else [base]
+    return {f"{UNIT_DIR}/{target}.wants/{unit}": Artifact(link=f"{UNIT_DIR}/{base}")
+            for target in " ".join(WANTED_BY.findall(text)).split() for unit in units}
+
+
+def _context(host: Host) -> dict:
+    allow = [validate.egress_rule(rule, "") for rule in host.settings.egress_allow]
+    return {"bridge": BRIDGE, "ports": [p.port for p in host.people], "allow": allow}
 
 
 def render(host: Host) -> dict[str, Artifact]:
     files = {CONFIG: Artifact(registry.dump_settings(host.settings), keep=True)}
-    for name in templates("libexec"):
-        files[f"{ETC}/{name}"] = Artifact(_template(name, host), mode=0o755)
-    instances = [w.name for w in host.workspaces()]
-    for name in templates("units"):
-        text = _template(name, host)
-        files[f"{UNIT_DIR}/{name}"] = Artifact(text)
-        # What `systemctl enable` would link, for the unit or for each person's instance.
-        for target in " ".join(WANTED_BY.findall(text)).split():
-            for unit in ([name.replace("@.", f"@{i}.") for i in instances] if "@." in name
-                         else [name]):
-                files[f"{UNIT_DIR}/{target}.wants/{unit}"] = Artifact(link=f"{UNIT_DIR}/{name}")
+    if host.firewall:
+        files[FIREWALL] = Artifact(registry.dump_firewall(True))
+    instances = [p.name for p in host.people]
+    for name in _installed(host):
+        text = _template(name, host, **_context(host))
+        path, mode = _destination(name)
+        files[path] = Artifact(text, mode=mode)
+        files.update(_links(name, text, instances))
     for person, w in zip(host.people, host.workspaces(), strict=True):
         files[f"{PEOPLE}/{w.name}.toml"] = Artifact(registry.dump_person(person))
         files[f"{ETC}/env/{w.name}.env"] = Artifact(_template("person.env.j2", host, w=w))
         keys = _template("authorized_keys.j2", host, w=w)
         files[f"{ETC}/keys/{w.name}/authorized_keys"] = Artifact(keys)
     return files
+
+
+def render_internal(address: str) -> dict[str, str]:
+    """The strong firewall of an internal host that only `address` may reach: the ruleset
+    and the unit that loads it, by name."""
+    tool = "ip6tables" if ":" in address else "iptables"
+    rules = f"{ETC}/internal-firewall.rules"
+    return {name.rpartition("/")[2]: _template(name, Host(), address=address, tool=tool,
+                                               rules=rules)
+            for name in ("internal/rules", "internal/wormhole-internal-firewall.service")}

@@ -60,3 +60,8 @@ def results(units: list[str]) -> dict[str, str]:
 def reset_failed(*units: str) -> None:
     """Forget failures and the start limit, so a deliberate start is not refused."""
     _run("reset-failed", *units)
+
+
+def try_reload(*units: str) -> None:
+    """Reload the units that are running; leave the others alone."""
+    _run("try-reload-or-restart", *units)

@@ -7,10 +7,11 @@ the problem and the fix, prefixed with where the value came from.
 import difflib
 import ipaddress
 import re
+from typing import NamedTuple
 
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique, parse_key
-from unitgen.model import Host, Person, Settings
+from unitgen.model import EGRESS, Host, Person, Settings
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 RESERVED = frozenset((
@@ -107,12 +108,21 @@ def _known(table: dict, known: set[str], where: str) -> None:
         raise BadInput(f"{where}: unknown key '{unknown[0]}'; {fix}")
 
 
-def _address(value: object, where: str) -> str:
-    address = _str(value, where)
+def address(value: object, where: str) -> str:
     try:
-        return str(ipaddress.ip_address(address)) if address else ""
+        return str(ipaddress.ip_address(_str(value, where)))
     except ValueError:
-        raise BadInput(f"{where}: {address!r} is not an IP address; give one such as 0.0.0.0, "
+        raise BadInput(f"{where}: {value!r} is not an IP address; give one such as "
+                       "10.0.0.5") from None
+
+
+def _publish(value: object, where: str) -> str:
+    if _str(value, where) == "":
+        return ""
+    try:
+        return address(value, where)
+    except BadInput:
+        raise BadInput(f"{where}: {value!r} is not an IP address; give one such as 0.0.0.0, "
                        "or \"\" for every address") from None
 
 
@@ -125,13 +135,56 @@ def _pattern(pattern: re.Pattern, what: str, example: str):
     return check
 
 
+class Egress(NamedTuple):
+    network: str
+    port: int
+    proto: str
+    version: int
+
+
+def egress_rule(text: str, where: str) -> Egress:
+    """'CIDR:PORT' or 'CIDR:PORT/udp'; an IPv6 network in brackets: '[2001:db8::/32]:443'."""
+    fix = "give one such as 10.0.0.0/8:443, 10.0.0.2/32:53/udp or [2001:db8::/32]:443"
+    target, proto = _str(text, where), "tcp"
+    for suffix in ("/tcp", "/udp"):
+        if text.endswith(suffix):
+            target, proto = text.removesuffix(suffix), suffix[1:]
+    network, _, port = target.rpartition(":")
+    try:
+        net = ipaddress.ip_network(network.removeprefix("[").removesuffix("]"), strict=False)
+        number = int(port)
+    except ValueError:
+        raise BadInput(f"{where}: {text!r} is not a network and a port; {fix}") from None
+    if network.startswith("[") != (net.version == 6) or not 1 <= number <= 65535:
+        raise BadInput(f"{where}: {text!r} is not a network and a port; {fix}")
+    return Egress(str(net), number, proto, net.version)
+
+
+def _list(check):
+    def each(value: object, where: str) -> tuple:
+        if not isinstance(value, list):
+            raise BadInput(f"{where} = {value!r} must be a list in [brackets]")
+        return tuple(check(item, f"{where}[{n}]") for n, item in enumerate(value))
+
+    return each
+
+
+def _choice(options: tuple[str, ...]):
+    def check(value: object, where: str) -> str:
+        if value not in options:
+            raise BadInput(f"{where}: {value!r} is not one of {', '.join(options)}; pick one")
+        return value
+
+    return check
+
+
 SETTINGS = {
     "image": lambda v, at: image(_str(v, at), at),
     "memory": lambda v, at: memory(_str(v, at), at),
     "pids": lambda v, at: _int(v, at, 32, 4_194_304),
     "port_min": lambda v, at: _int(v, at, 1025, 65535),
     "port_max": lambda v, at: _int(v, at, 1025, 65535),
-    "publish_address": _address,
+    "publish_address": _publish,
     "host": _pattern(re.compile(r"|[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII),
                      "a host name", "ws.example.com"),
     "backup_dir": _pattern(re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII),
@@ -142,6 +195,9 @@ SETTINGS = {
     "backup_spread": _pattern(re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII),
                               "a systemd time span", "1h or 30min"),
     "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
+    "egress": _choice(EGRESS),
+    "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
+    "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
 }
 
 
