@@ -25,7 +25,6 @@ def loads(tool: str, text: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("egress", ["open", "allowlist", "none"])
 def test_every_egress_mode_loads(egress):
-
     source = tomli_w.dumps(case(GOLDEN / "firewall-allowlist.toml")[1])
     host = load_people_file(source, "people.toml")
     files = render(replace(host, settings=replace(host.settings, egress=egress)))

@@ -45,3 +45,12 @@ def test_the_check_catches_an_unknown_key(tmp_path):
     unit = tmp_path / "wormhole@alice.service"
     unit.write_text(unit.read_text().replace("[Service]\n", "[Service]\nRestartt=always\n"))
     assert "Unknown key 'Restartt'" in verify(tmp_path, names).stderr
+
+
+def test_the_internal_firewall_unit_verifies_cleanly(tmp_path):
+    from unitgen.render import render_internal
+
+    name = "wormhole-internal-firewall.service"
+    (tmp_path / name).write_text(render_internal("10.1.2.3")[name])
+    done = verify(tmp_path, [name])
+    assert (done.returncode, done.stderr) == (0, "")

@@ -359,12 +359,13 @@ def firewall(
         return
     root: Root = ctx.obj
     with root.locked():
-        host = replace(load(root), firewall=not off)
+        was = load(root)
+        host = replace(was, firewall=not off)
         if root.live:
             from unitgen import systemctl
 
             systemctl.check()
-            if off:
+            if off and was.firewall:
                 systemctl.stop(ops.FIREWALL_UNIT)
         ops.install(root, host)
         if root.live and not off:
