@@ -19,6 +19,10 @@ def units_as_instances(folder: Path, files: dict) -> list[str]:
     names = []
     for path, artifact in files.items():
         name = path.removeprefix(UNIT_DIR)
+        if path.startswith(UNIT_DIR) and ".service.d/" in name:
+            (folder / name).parent.mkdir(exist_ok=True)
+            (folder / name).write_text(artifact.text)
+            continue
         if not path.startswith(UNIT_DIR) or "/" in name:
             continue
         for instance in [name.replace("@.", f"@{p}.") for p in people] if "@." in name else [name]:

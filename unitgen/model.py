@@ -43,6 +43,7 @@ class Settings:
     backup_schedule: str = "daily"
     backup_spread: str = "1h"
     upgrade_batch: int = 10
+    start_lanes: int = 4
     egress: str = "open"
     egress_allow: tuple[str, ...] = ()
     admin_ports: tuple[int, ...] = (22,)
@@ -122,6 +123,12 @@ class Host:
 
     def workspaces(self) -> list[Workspace]:
         return [self.workspace(p) for p in self.people]
+
+    def predecessors(self) -> dict[str, str]:
+        """Whom each person's start waits for: people in port order, dealt into lanes."""
+        order = [p.name for p in sorted(self.people, key=lambda p: p.port)]
+        lanes = self.settings.start_lanes
+        return {name: order[n - lanes] for n, name in enumerate(order) if n >= lanes}
 
     def free_ports(self) -> Iterator[int]:
         """Ports of the range that no person holds, lowest first."""

@@ -79,7 +79,11 @@ def render(host: Host) -> dict[str, Artifact]:
         path, mode = _destination(name)
         files[path] = Artifact(text, mode=mode)
         files.update(_links(name, text, instances))
+    previous = host.predecessors()
     for person, w in zip(host.people, host.workspaces(), strict=True):
+        if w.name in previous:
+            order = _template("start-order.conf.j2", host, w=w, previous=previous[w.name])
+            files[f"{UNIT_DIR}/wormhole@{w.name}.service.d/10-start-order.conf"] = Artifact(order)
         files[f"{PEOPLE}/{w.name}.toml"] = Artifact(registry.dump_person(person))
         files[f"{ETC}/env/{w.name}.env"] = Artifact(_template("person.env.j2", host, w=w))
         keys = _template("authorized_keys.j2", host, w=w)

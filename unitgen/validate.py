@@ -195,6 +195,7 @@ SETTINGS = {
     "backup_spread": _pattern(re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII),
                               "a systemd time span", "1h or 30min"),
     "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
+    "start_lanes": lambda v, at: _int(v, at, 1, 64),
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
