@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from unitgen import archive, ops, validate
+from unitgen import archive, ops, registry, validate
 from unitgen import keys as sshkeys
 from unitgen.errors import BadInput, UnitgenError
 from unitgen.files import Root
@@ -37,16 +37,19 @@ def options(ctx: typer.Context, root: RootOption = Path("/")) -> None:
     ctx.obj = Root(root)
 
 
+def read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = getattr(problem, "strerror", None) or "not a text file"
+        raise BadInput(f"cannot read {what} {path}: {reason}; give the path of a "
+                       f"{what}") from None
+
+
 def read_keys(paths: list[Path]) -> tuple[sshkeys.PublicKey, ...]:
     found = []
     for path in paths:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as problem:
-            reason = getattr(problem, "strerror", None) or "not a text file"
-            raise BadInput(f"cannot read key file {path}: {reason}; "
-                           "give the path of a public key file") from None
-        found += sshkeys.parse_keys(text, str(path))
+        found += sshkeys.parse_keys(read_text(path, "public key file"), str(path))
     sshkeys.check_unique(found)
     return tuple(found)
 
@@ -95,27 +98,38 @@ def describe(host: Host, person: Person, state: str) -> dict:
 @app.command()
 def add(
     ctx: typer.Context,
-    user: Annotated[str, typer.Argument(help="The person's name: lowercase, e.g. alice.")],
-    keyfiles: Annotated[list[Path], typer.Argument(help="Public key files (.pub).",
-                                                   metavar="KEYFILE...")],
+    user: Annotated[str | None, typer.Argument(help="The person's name: lowercase, "
+                                               "e.g. alice.", show_default=False)] = None,
+    keyfiles: Annotated[list[Path] | None, typer.Argument(help="Public key files (.pub).",
+                                                          metavar="KEYFILE...")] = None,
     memory: Annotated[str | None, typer.Option(help="Memory cap, e.g. 512M or 1G "
                                                "[default: from the config]")] = None,
     port: Annotated[int | None, typer.Option(help="Host port [default: the lowest free "
                                              "one in the range]")] = None,
     image: Annotated[str | None, typer.Option(help="Image [default: from the config]")] = None,
+    source: Annotated[Path | None, typer.Option("--from", help="A people file: add "
+                                                "everyone in it at once.")] = None,
     start: Annotated[bool, typer.Option("--start", help="Also start the workspace.")] = False,
 ) -> None:
-    """Register a person and install their workspace, enabled at boot.
+    """Register a person (or everyone in a people file) and install their workspace,
+    enabled at boot.
 
     Example: unitgen add alice alice.pub && systemctl start wormhole@alice
     """
     root: Root = ctx.obj
     if start and not root.live:
         raise BadInput("--start needs the live host; leave out --root to start workspaces")
-    validate.name(user)
-    memory = validate.memory(memory) if memory is not None else None
-    image = validate.image(image) if image is not None else None
-    keys = read_keys(keyfiles)
+    if source is not None:
+        if user or keyfiles or memory or port or image:
+            raise BadInput("--from takes names, keys and limits from the file; give no others")
+        tables = registry.read_people_file(read_text(source, "people file"), str(source))[1]
+    elif not user or not keyfiles:
+        raise BadInput("give USER and KEYFILE..., or --from FILE; see: unitgen add --help")
+    else:
+        validate.name(user)
+        memory = validate.memory(memory) if memory is not None else None
+        image = validate.image(image) if image is not None else None
+        keys = read_keys(keyfiles)
     busy: set[int] = set()
     if root.live:
         from unitgen import engine, sockets, systemctl
@@ -123,22 +137,29 @@ def add(
         systemctl.check()
         busy = engine.published_ports() | sockets.listening_ports()
     with root.locked():
-        host = load(root)
-        if (existing := host.person(user)) is not None:
+        before = load(root)
+        if source is not None:
+            host = registry.place(before, tables, frozenset(busy))
+        elif (existing := before.person(user)) is not None:
             raise BadInput(f"{user} exists already (port {existing.port}); "
                            "choose another name or run: unitgen remove " + user)
-        person = Person(user, pick_port(host, port, busy), keys, memory, image)
-        host = host.with_person(person)
+        else:
+            host = before.with_person(Person(user, pick_port(before, port, busy), keys,
+                                             memory, image))
         ops.install(root, host)
-    w = host.workspace(person)
+    added = [host.workspace(p) for p in host.people if before.person(p.name) is None]
     if root.live:
-        if not engine.has_image(w.image):
-            typer.echo(f"warning: image {w.image} is not on this host; build it with: "
+        for missing in sorted({w.image for w in added if not engine.has_image(w.image)}):
+            typer.echo(f"warning: image {missing} is not on this host; build it with: "
                        "unitgen image build", err=True)
-        systemctl.start(ops.timer(user), *([unit(user)] if start else []))
-    typer.echo(f"added {user}: port {w.port}, memory {w.memory}, enabled at boot")
-    if not start:
-        typer.echo(f"start it with: systemctl start {unit(user)}")
+        names = [w.name for w in added]
+        systemctl.start(*map(ops.timer, names), *(map(unit, names) if start else []))
+    for w in added:
+        typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}, enabled at boot")
+    if not start and len(added) == 1:
+        typer.echo(f"start it with: systemctl start {unit(added[0].name)}")
+    elif not start:
+        typer.echo("start them with: systemctl start wormhole.target")
 
 
 @app.command()

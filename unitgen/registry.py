@@ -1,5 +1,6 @@
 """The registry as TOML text: the global config and one file per person. Pure."""
 
+import re
 import tomllib
 from dataclasses import asdict, fields
 
@@ -54,32 +55,61 @@ def dump_firewall(enabled: bool) -> str:
     return tomli_w.dumps({"enabled": enabled})
 
 
-def load_people_file(text: str, where: str) -> Host:
-    """A host described in one file: [defaults] settings and one [people.NAME] table each.
+def _line(text: str, *keys: str) -> str:
+    """':N' for the line where the table (or key) keys[0].keys[1]... opens in a TOML file."""
+    dotted = r"\s*\.\s*".join(rf'"?{re.escape(k)}"?' for k in keys)
+    pattern = re.compile(rf"\[\s*{dotted}\s*\]|{re.escape(keys[-1])}\s*=")
+    for number, line in enumerate(text.splitlines(), 1):
+        if pattern.match(line.strip()):
+            return f":{number}"
+    return ""
 
-    People without a port get the lowest free one, in name order, so the same file always
-    gives the same ports.
-    """
+
+def read_people_file(text: str, where: str) -> tuple[Host, dict[str, tuple[str, object]]]:
+    """A people file: [defaults] settings, [firewall], and one [people.NAME] table each.
+    Returns the host without people, and each person's table with where it stands."""
     table = _table(text, where)
     unknown = sorted(set(table) - {"defaults", "people", "firewall"})
     if unknown:
         raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults], [firewall] "
                        "and [people.NAME]")
-    host = Host(validate.settings(table.get("defaults", {}), f"{where}: [defaults]"),
+    at = {key: f"{where}{_line(text, key)}: [{key}]" for key in ("defaults", "firewall")}
+    host = Host(validate.settings(table.get("defaults", {}), at["defaults"]),
                 firewall=firewall_table(table.get("firewall", {"enabled": False}),
-                                        f"{where}: [firewall]"))
+                                        at["firewall"]))
     people = table.get("people", {})
-    placed = {n for n, t in people.items() if isinstance(t, dict) and "port" in t}
+    if not isinstance(people, dict):
+        raise BadInput(f"{where}: people must be tables, one [people.NAME] each")
+    return host, {name: (f"{where}{_line(text, 'people', name)}: [people.{name}]", table)
+                  for name, table in people.items()}
+
+
+def place(host: Host, people: dict[str, tuple[str, object]],
+          busy: frozenset[int] = frozenset()) -> Host:
+    """Add people from their tables. Those without a port get the lowest free one in name
+    order, after those with a port are placed, so the same input gives the same ports."""
+    placed = {n for n, (_, t) in people.items() if isinstance(t, dict) and "port" in t}
     for name in sorted(placed) + sorted(set(people) - placed):
-        at = f"{where}: [people.{name}]"
-        if not isinstance(people[name], dict):
+        at, table = people[name]
+        if not isinstance(table, dict):
             raise BadInput(f"{at}: must be a table with keys = [...]; see the README")
-        entry = dict(people[name])
+        if host.person(name) is not None:
+            raise BadInput(f"{at}: {name} exists already; leave them out or remove them first")
+        entry = dict(table)
         if "port" not in entry:
-            entry["port"] = next(host.free_ports(), None)
+            entry["port"] = next((n for n in host.free_ports() if n not in busy), None)
             if entry["port"] is None:
                 raise BadInput(f"{at}: no free port left in the range; widen port_min/port_max")
         person = validate.person(name, entry, at)
         validate.port(person.port, host, at)
+        if person.port in busy:
+            raise BadInput(f"{at}: port {person.port} is in use on this host; pick another "
+                           "or leave it out")
         host = host.with_person(person)
     return host
+
+
+def load_people_file(text: str, where: str) -> Host:
+    """The host a people file describes, people and all."""
+    host, people = read_people_file(text, where)
+    return place(host, people)
