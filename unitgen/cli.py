@@ -13,7 +13,7 @@ from unitgen import archive, ops, registry, validate
 from unitgen import keys as sshkeys
 from unitgen.errors import BadInput, UnitgenError
 from unitgen.files import Root
-from unitgen.model import Host, Person
+from unitgen.model import Admin, Host, Person
 from unitgen.ops import load, unit
 
 app = typer.Typer(
@@ -122,7 +122,7 @@ def add(
     if source is not None:
         if user or keyfiles or memory or port or image:
             raise BadInput("--from takes names, keys and limits from the file; give no others")
-        tables = registry.read_people_file(read_text(source, "people file"), str(source))[1]
+        tables = registry.read_people_file(read_text(source, "people file"), str(source))[2]
     elif not user or not keyfiles:
         raise BadInput("give USER and KEYFILE..., or --from FILE; see: unitgen add --help")
     else:
@@ -395,6 +395,79 @@ def firewall(
     typer.echo("firewall off" if off else f"firewall on: egress {policy}, admin ports "
                f"{', '.join(map(str, host.settings.admin_ports))}, {len(host.people)} "
                "workspace port(s)")
+
+
+SpecOption = Annotated[str, typer.Option("--spec", help="Ignition spec: 3.3.0 (Fedora CoreOS "
+                                         "and Flatcar both accept it), 3.4.0 or 3.5.0.")]
+FromOption = Annotated[Path | None, typer.Option("--from", help="A people file "
+                                                 "[default: this host's registry]")]
+AdminKeyOption = Annotated[list[Path] | None, typer.Option("--admin-key", help="The admin's "
+                                                           "public key (repeatable).")]
+OutOption = Annotated[Path | None, typer.Option("--out", help="Write to FILE "
+                                                "[default: standard output]")]
+
+
+def provisioning(root: Root, source: Path | None,
+                 admin_keys: list[Path] | None) -> tuple[Host, Admin]:
+    """The host to provision and its admin, from a people file or the registry."""
+    if source is not None:
+        host, admin, tables = registry.read_people_file(read_text(source, "people file"),
+                                                        str(source))
+        host = registry.place(host, tables)
+    else:
+        with root.locked(shared=True):
+            host, admin = load(root), Admin()
+    keys = (*admin.keys, *(read_keys(admin_keys) if admin_keys else ()))
+    if not keys:
+        raise BadInput("the host needs its admin's key; give --admin-key KEYFILE or keys in "
+                       "the people file's [admin] table")
+    sshkeys.check_unique(list(keys))
+    for image in sorted({w.image for w in host.workspaces()} | {host.settings.image}):
+        if host.workspace(Person("x", 1, (), image=image)).pull == "never":
+            typer.echo(f"warning: image {image} names no registry, so the new host cannot pull "
+                       "it; push it to a registry and set image to that reference", err=True)
+    return host, replace(admin, keys=keys)
+
+
+def emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    from unitgen.files import write_atomic
+
+    write_atomic(out.resolve(), text)
+    typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def ignition(ctx: typer.Context, source: FromOption = None, admin_key: AdminKeyOption = None,
+             spec: SpecOption = "3.3.0", out: OutOption = None) -> None:
+    """Write the Ignition config that provisions a fresh host with every workspace, backup
+    timer, the firewall and the engine settings, at first boot.
+
+    Example: unitgen ignition --from people.toml --admin-key me.pub --out host.ign
+    """
+    from unitgen import provision
+    from unitgen.render import render_provisioned
+
+    host, admin = provisioning(ctx.obj, source, admin_key)
+    emit(provision.ignition(render_provisioned(host), admin, spec), out)
+
+
+@app.command()
+def butane(ctx: typer.Context, source: FromOption = None, admin_key: AdminKeyOption = None,
+           variant: Annotated[str, typer.Option(help="fcos or flatcar.")] = "fcos",
+           spec: SpecOption = "3.3.0", out: OutOption = None) -> None:
+    """Write the same provisioning config as Butane YAML, for fcos or flatcar.
+
+    Example: unitgen butane --variant flatcar --from people.toml --admin-key me.pub
+    """
+    from unitgen import provision
+    from unitgen.render import render_provisioned
+
+    host, admin = provisioning(ctx.obj, source, admin_key)
+    files = render_provisioned(host)
+    emit(provision.butane(files, admin, variant, spec, len(host.people)), out)
 
 
 @image_app.command("build")

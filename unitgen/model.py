@@ -90,6 +90,15 @@ class Workspace:
 
 
 @dataclass(frozen=True)
+class Admin:
+    """The login of whoever runs a provisioned host (the `core` user on Fedora CoreOS and
+    Flatcar)."""
+
+    user: str = "core"
+    keys: tuple[PublicKey, ...] = ()
+
+
+@dataclass(frozen=True)
 class Host:
     settings: Settings = field(default_factory=Settings)
     people: tuple[Person, ...] = ()

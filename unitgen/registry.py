@@ -8,7 +8,7 @@ import tomli_w
 
 from unitgen import validate
 from unitgen.errors import BadInput
-from unitgen.model import Host, Person, Settings
+from unitgen.model import Admin, Host, Person, Settings
 
 
 def _table(text: str, where: str) -> dict:
@@ -65,23 +65,38 @@ def _line(text: str, *keys: str) -> str:
     return ""
 
 
-def read_people_file(text: str, where: str) -> tuple[Host, dict[str, tuple[str, object]]]:
-    """A people file: [defaults] settings, [firewall], and one [people.NAME] table each.
-    Returns the host without people, and each person's table with where it stands."""
+def read_people_file(text: str,
+                     where: str) -> tuple[Host, Admin, dict[str, tuple[str, object]]]:
+    """A people file: [defaults] settings, [firewall], [admin] and one [people.NAME] table
+    each. Returns the host without people, its admin, and each person's table with where
+    it stands."""
     table = _table(text, where)
-    unknown = sorted(set(table) - {"defaults", "people", "firewall"})
+    unknown = sorted(set(table) - {"defaults", "people", "firewall", "admin"})
     if unknown:
-        raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults], [firewall] "
-                       "and [people.NAME]")
-    at = {key: f"{where}{_line(text, key)}: [{key}]" for key in ("defaults", "firewall")}
+        raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults], [firewall], "
+                       "[admin] and [people.NAME]")
+    at = {key: f"{where}{_line(text, key)}: [{key}]"
+          for key in ("defaults", "firewall", "admin")}
     host = Host(validate.settings(table.get("defaults", {}), at["defaults"]),
                 firewall=firewall_table(table.get("firewall", {"enabled": False}),
                                         at["firewall"]))
     people = table.get("people", {})
     if not isinstance(people, dict):
         raise BadInput(f"{where}: people must be tables, one [people.NAME] each")
-    return host, {name: (f"{where}{_line(text, 'people', name)}: [people.{name}]", table)
-                  for name, table in people.items()}
+    return host, admin_table(table.get("admin", {}), at["admin"]), {
+        name: (f"{where}{_line(text, 'people', name)}: [people.{name}]", table)
+        for name, table in people.items()}
+
+
+def admin_table(table: dict, where: str) -> Admin:
+    """[admin]: `user` (default core) and `keys`, the login of whoever runs the host."""
+    if not isinstance(table, dict) or set(table) - {"user", "keys"}:
+        raise BadInput(f"{where}: give user = \"core\" and keys = [...], nothing else")
+    user = table.get("user", "core")
+    if not isinstance(user, str) or not validate.NAME.fullmatch(user):
+        raise BadInput(f"{where}: user {user!r} is not a login name; give one such as core")
+    keys = validate.key_lines(table["keys"], where) if "keys" in table else ()
+    return Admin(user, keys)
 
 
 def place(host: Host, people: dict[str, tuple[str, object]],
@@ -111,5 +126,5 @@ def place(host: Host, people: dict[str, tuple[str, object]],
 
 def load_people_file(text: str, where: str) -> Host:
     """The host a people file describes, people and all."""
-    host, people = read_people_file(text, where)
+    host, _, people = read_people_file(text, where)
     return place(host, people)

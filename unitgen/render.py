@@ -23,9 +23,10 @@ WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
 
 
 @cache
-def _environment() -> Environment:
+def environment(folder: str = "units") -> Environment:
+    """The templates of units/ (or butane/), strict about every name they use."""
     return Environment(
-        loader=FileSystemLoader(resources.folder("units")),
+        loader=FileSystemLoader(resources.folder(folder)),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
@@ -33,7 +34,7 @@ def _environment() -> Environment:
 
 
 def _template(name: str, host: Host, **context: object) -> str:
-    return _environment().get_template(name).render(
+    return environment().get_template(name).render(
         source=f"units/{name}", etc=ETC, docker=DOCKER, settings=host.settings, **context)
 
 
@@ -52,7 +53,7 @@ def _installed(host: Host) -> list[str]:
     """The templates the host installs: the base ones, and the firewall's when it is on.
     (*.j2 are per-person files; internal/ is for other hosts.)"""
     folders = {"", "libexec"} | ({"firewall", "firewall/libexec"} if host.firewall else set())
-    return sorted(n for n in _environment().list_templates()
+    return sorted(n for n in environment().list_templates()
                   if n.rpartition("/")[0] in folders and not n.endswith(".j2"))
 
 
@@ -89,6 +90,17 @@ def render(host: Host) -> dict[str, Artifact]:
         keys = _template("authorized_keys.j2", host, w=w)
         files[f"{ETC}/keys/{w.name}/authorized_keys"] = Artifact(keys)
     return files
+
+
+def render_provisioned(host: Host) -> dict[str, Artifact]:
+    """Everything a fresh host needs: the host's files plus the host-level files in
+    butane/files/ (the engine settings the units rely on), each at its path."""
+    files = render(host)
+    butane = environment("butane")
+    for name in butane.list_templates():
+        if name.startswith("files/"):
+            files[name.removeprefix("files")] = Artifact(butane.get_template(name).render())
+    return dict(sorted(files.items()))
 
 
 def render_internal(address: str) -> dict[str, str]:
