@@ -28,7 +28,8 @@ def run(*args: str, input: bytes | str | None = None, check: bool = True,
     done = subprocess.run(list(args), input=input, capture_output=True, text=text,
                           timeout=timeout)
     if check and done.returncode:
-        raise RuntimeError(f"{' '.join(args)} exited {done.returncode}: {done.stderr}")
+        output = (done.stdout + done.stderr)[-3000:]
+        raise RuntimeError(f"{' '.join(args)[:300]} exited {done.returncode}: {output}")
     return done
 
 

@@ -1,0 +1,137 @@
+"""The benchmark's lab host: a fresh systemd + Docker host container, refused when a
+previous run's is still there, and destroyed on any exit, SIGINT and SIGTERM included."""
+
+import json
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from tests.lab.host import Host, build_wheels, build_workspace_image, run
+
+NAME = "wormhole-bench"
+VOLUME = f"{NAME}-docker"
+HERE = Path(__file__).resolve().parent
+REMOTE = "/var/lib/bench"
+KEY = f"{REMOTE}/id_ed25519"
+COPIED = ("probe.py", "seed.sh", "bench-attached@.service", "bench-attached.target")
+SETTLE_LIMIT = 60
+SETTLED_CORES = 0.05
+
+# Between ways: stop every workspace unit, remove every container, volume and unit file
+# of any way, and restart the engine, so each way starts from the same empty host.
+WIPE = """
+systemctl stop 'wormhole*' 'bench-attached*'
+docker ps --all --quiet | xargs --no-run-if-empty docker rm --force >/dev/null
+docker volume ls --quiet | xargs --no-run-if-empty docker volume rm >/dev/null
+cd /etc/systemd/system && rm -rf wormhole* bench-attached* *.wants/wormhole* \
+    *.wants/bench-attached*
+rm -rf /etc/wormhole /var/log/wormhole /var/lib/wormhole /var/lib/bench/people
+systemctl daemon-reload
+systemctl reset-failed
+systemctl restart containerd.service docker.service
+"""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived: unwind so that the host is destroyed."""
+
+
+def leftovers() -> list[str]:
+    found = []
+    if run("docker", "container", "inspect", NAME, check=False).returncode == 0:
+        found.append(f"container {NAME}")
+    if run("docker", "volume", "inspect", VOLUME, check=False).returncode == 0:
+        found.append(f"volume {VOLUME}")
+    return found
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def lab_host() -> Iterator[Host]:
+    """A booted host with the workspace image, unitgen, the probe and the bench key."""
+    found = leftovers()
+    if found:
+        sys.exit(f"bench: {' and '.join(found)} from a previous run are still there; "
+                 f"remove them with: docker rm -f {NAME}; docker volume rm {VOLUME}")
+    handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    host = Host(NAME)
+    try:
+        with tempfile.TemporaryDirectory(prefix="wormhole-bench-") as temp:
+            step("building the workspace image and unitgen's wheels")
+            build_workspace_image()
+            wheels = build_wheels(Path(temp) / "wheels")
+            step(f"booting the lab host {NAME}")
+            host = Host.start(NAME)
+            host.load_image()
+            host.install_unitgen(wheels)
+            provision(host, Path(temp))
+            yield host
+    finally:
+        for s in handlers:
+            signal.signal(s, signal.SIG_IGN)
+        step(f"removing the lab host {NAME} and its volume")
+        host.destroy()
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
+
+
+def provision(host: Host, temp: Path) -> None:
+    """Copy the probe, the seed loop and the attached units in, and a fresh ed25519 key."""
+    key = temp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench",
+                    "-f", str(key)], check=True)
+    host.exec("mkdir", "-p", REMOTE)
+    for name in (*COPIED, key.name, f"{key.name}.pub"):
+        source = HERE / name if name in COPIED else temp / name
+        run("docker", "cp", str(source), f"{host.name}:{REMOTE}/{name}")
+    host.exec("chmod", "0600", KEY)
+
+
+def public_key(host: Host) -> str:
+    return host.exec("cat", f"{KEY}.pub").stdout.strip()
+
+
+def probe(host: Host, *args: str, timeout: float = 600) -> object:
+    """Run a probe subcommand on the host and return what it printed, parsed."""
+    done = host.exec("python3", f"{REMOTE}/probe.py", *args, timeout=timeout)
+    return json.loads(done.stdout)
+
+
+@cache
+def _cpuacct(name: str) -> str:
+    return probe(Host(name), "cpuacct")
+
+
+def cpu_seconds(host: Host) -> float:
+    """The CPU time the host container has used so far, read with a plain `cat`."""
+    return int(host.exec("cat", _cpuacct(host.name)).stdout) / 1e9
+
+
+def wipe(host: Host) -> None:
+    host.sh(WIPE, timeout=1800)
+    host.wait_running()
+
+
+def settle(host: Host) -> float:
+    """Wait until the host container uses less than SETTLED_CORES of a core over 2 s
+    (at most SETTLE_LIMIT s); return the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < SETTLE_LIMIT:
+        before = cpu_seconds(host)
+        time.sleep(2)
+        if (cpu_seconds(host) - before) / 2 < SETTLED_CORES:
+            break
+    return time.monotonic() - began
+
+
+def step(text: str) -> None:
+    print(f"bench: {text}", flush=True)

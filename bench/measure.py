@@ -1,0 +1,133 @@
+"""One way at one N: bring-up, idle CPU, memory per workspace and login latency, all
+measured on the lab host."""
+
+import os
+import statistics
+import time
+from collections import defaultdict
+
+from bench.lab import KEY, cpu_seconds, probe, settle, step
+from bench.ways import Person, Way
+from tests.lab.host import Host
+
+MIB = 1024  # smaps_rollup counts in kB
+SHIM = "containerd-shim"
+
+
+def bringup_limit(n: int) -> float:
+    """How long the workspaces may take to come up before they count as failed."""
+    return 120 + 2 * n
+
+
+def login_limit(count: int) -> float:
+    return 60 + 5 * count
+
+
+def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
+            logins: int) -> dict:
+    n = len(everyone)
+    figures = {"load_before": list(os.getloadavg()), **way.prepare(host, everyone, key)}
+    figures["settle_s"] = settle(host)
+    before = probe(host, "procs")
+    step(f"{way.name} N={n}: starting")
+    figures["bringup"] = bring_up(host, way, everyone)
+    step(f"{way.name} N={n}: {figures['bringup']['up']} up; idle for {idle:g} s")
+    settle(host)
+    figures["idle_cpu"] = idle_cpu(host, idle)
+    figures["memory_mib"] = memory(before, probe(host, "procs"), way.supervisor, n)
+    step(f"{way.name} N={n}: {logins} logins with {n} running")
+    figures["login_ms"] = {"all": login_times(host, everyone, logins)}
+    figures.update(way.figures(host, everyone))
+    if n > 1:
+        way.keep_one(host, everyone)
+        settle(host)
+    step(f"{way.name} N={n}: {logins} logins with 1 running")
+    figures["login_ms"]["one"] = login_times(host, everyone[:1], logins)
+    return figures
+
+
+def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:
+    limit = bringup_limit(len(everyone))
+    ports = ",".join(str(port) for _, port in everyone)
+    done = probe(host, "bringup", "--limit", str(limit), "--key", KEY, "--ports", ports,
+                 "--", *way.start, timeout=limit + 300)
+    ready = [done["ready"][str(port)] for _, port in everyone]
+    not_up = [name for (name, _), seconds in zip(everyone, ready, strict=True)
+              if seconds is None]
+    start_failures = way.failures(host, everyone, done["command"]["output"])
+    up = [seconds for seconds in ready if seconds is not None]
+    return {
+        "seconds": None if not_up else max(up),
+        "last_up_s": max(up, default=None),
+        "limit_s": limit,
+        "command_s": done["command"]["seconds"],
+        "command_status": done["command"]["status"],
+        "up": len(up),
+        "failed": len(set(not_up) | set(start_failures)),
+        "not_up": not_up,
+        "start_failures": start_failures,
+    }
+
+
+def idle_cpu(host: Host, idle: float) -> dict:
+    began, used = time.monotonic(), cpu_seconds(host)
+    time.sleep(idle)
+    used, seconds = cpu_seconds(host) - used, time.monotonic() - began
+    return {"seconds": seconds, "cpu_seconds": used, "percent_of_one_core": 100 * used / seconds}
+
+
+def memory(before: list[dict], after: list[dict], supervisor: str, n: int) -> dict:
+    """PSS per workspace, by part: the containerd shims, everything inside the containers,
+    the supervising processes (in units named SUPERVISOR...), and the growth of dockerd and
+    containerd; each divided by N. The growth of systemd (PID 1) is given beside it."""
+    shims = [p for p in after if p["name"].startswith(SHIM)]
+    inside = descendants(after, {p["pid"] for p in shims})
+    supervisors = [p for p in after if supervisor and p["unit"].startswith(supervisor)
+                   and p["pid"] not in inside]
+    parts = {
+        "shim": total(shims),
+        "container": total(p for p in after if p["pid"] in inside),
+        "supervisor": total(supervisors),
+        "dockerd": growth(before, after, lambda p: p["name"] == "dockerd"),
+        "containerd": growth(before, after, lambda p: p["name"] == "containerd"),
+    }
+    per = {part: kb / n / MIB for part, kb in parts.items()}
+    return {**per, "total": sum(per.values()),
+            "systemd_growth": growth(before, after, lambda p: p["pid"] == 1) / n / MIB,
+            "shims": len(shims), "supervisors": len(supervisors)}
+
+
+def descendants(procs: list[dict], roots: set[int]) -> set[int]:
+    children = defaultdict(list)
+    for p in procs:
+        children[p["ppid"]].append(p["pid"])
+    found, todo = set(), list(roots)
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def total(procs) -> int:
+    return sum(p["pss_kb"] for p in procs)
+
+
+def growth(before: list[dict], after: list[dict], chosen) -> int:
+    return total(filter(chosen, after)) - total(filter(chosen, before))
+
+
+def login_times(host: Host, everyone: list[Person], count: int) -> dict:
+    ports = ",".join(str(port) for _, port in everyone)
+    done = probe(host, "logins", "--key", KEY, "--ports", ports, "--count", str(count),
+                 "--limit", str(login_limit(count)), timeout=login_limit(count) + 120)
+    ms = [seconds * 1000 for seconds in done["seconds"]]
+    return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "logins": len(ms),
+            "failed": done["failed"]}
+
+
+def percentile(values: list[float], q: int) -> float | None:
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]

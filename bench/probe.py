@@ -1,0 +1,215 @@
+"""The benchmark's side inside the lab host: copied there and run with the host's python3
+(standard library only). Every subcommand prints one JSON document.
+
+  bringup  run a start command and time until every port accepts a real ssh login
+  logins   time sequential ssh logins to random ports
+  time     time a command's wall clock, several runs
+  procs    every process with its parent, name, systemd unit and PSS
+  cpuacct  the file that counts the host container's CPU time
+
+Connections go to 127.0.0.1 only, and every loop is bounded in count and time.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ADDRESS = "127.0.0.1"
+LOGINS_AT_ONCE = 4
+LOGIN_TIMEOUT = 30
+POLL = 1.0
+
+
+def ssh_command(port: int, key: str) -> list[str]:
+    return ["ssh", "-F", "/dev/null", "-p", str(port), "-i", key, "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
+            f"user@{ADDRESS}", "true"]
+
+
+async def banner(port: int) -> bool:
+    """Whether sshd on the port greets with its banner."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(ADDRESS, port), 3)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        return (await asyncio.wait_for(reader.readline(), 5)).startswith(b"SSH-2.0-")
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
+async def login(port: int, key: str) -> bool:
+    proc = await asyncio.create_subprocess_exec(*ssh_command(port, key),
+                                                stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL)
+    try:
+        return await asyncio.wait_for(proc.wait(), LOGIN_TIMEOUT) == 0
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return False
+
+
+async def watch(port: int, key: str, start: float, limit: float,
+                logins: asyncio.Semaphore) -> float | None:
+    """Seconds from `start` until a login to the port succeeds; None past the limit."""
+    while time.monotonic() - start < limit:
+        if await banner(port):
+            async with logins:
+                if await login(port, key):
+                    return time.monotonic() - start
+        await asyncio.sleep(POLL)
+    return None
+
+
+async def run_command(command: list[str], start: float, limit: float) -> dict:
+    proc = await asyncio.create_subprocess_exec(*command, stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT)
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), limit)
+    except TimeoutError:
+        proc.kill()
+        output, _ = await proc.communicate()
+        return {"seconds": None, "status": None, "output": output.decode(errors="replace")}
+    return {"seconds": time.monotonic() - start, "status": proc.returncode,
+            "output": output.decode(errors="replace")}
+
+
+async def bring_up(command: list[str], ports: list[int], key: str, limit: float) -> dict:
+    logins = asyncio.Semaphore(LOGINS_AT_ONCE)
+    start = time.monotonic()
+    done, *ready = await asyncio.gather(
+        run_command(command, start, limit),
+        *(watch(port, key, start, limit, logins) for port in ports))
+    return {"command": done, "ready": dict(zip(map(str, ports), ready, strict=True))}
+
+
+def logins(ports: list[int], key: str, count: int, limit: float) -> dict:
+    """`count` sequential logins to random ports, each timed; stops at the time limit."""
+    pick = random.Random(len(ports))
+    seconds, failed = [], 0
+    deadline = time.monotonic() + limit
+    for _ in range(count):
+        if time.monotonic() > deadline:
+            break
+        began = time.monotonic()
+        try:
+            ok = subprocess.run(ssh_command(pick.choice(ports), key), stdin=subprocess.DEVNULL,
+                                capture_output=True, timeout=LOGIN_TIMEOUT).returncode == 0
+        except subprocess.TimeoutExpired:
+            ok = False
+        if ok:
+            seconds.append(time.monotonic() - began)
+        else:
+            failed += 1
+    return {"seconds": seconds, "failed": failed}
+
+
+def timed(command: list[str], repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        began = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True)
+        runs.append({"seconds": time.monotonic() - began, "status": done.returncode,
+                     "stdout": done.stdout, "stderr": done.stderr})
+    return {"runs": runs}
+
+
+def pss_kb(pid: Path) -> int | None:
+    try:
+        for line in (pid / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return 0
+
+
+def unit_of(pid: Path) -> str:
+    """The last part of the process's systemd cgroup path: a unit or a scope."""
+    for line in (pid / "cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers in ("name=systemd", ""):
+            return path.rsplit("/", 1)[-1]
+    return ""
+
+
+def procs() -> list[dict]:
+    found = []
+    for pid in Path("/proc").iterdir():
+        if not pid.name.isdigit():
+            continue
+        try:
+            stat = (pid / "stat").read_text()
+            unit = unit_of(pid)
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        pss = pss_kb(pid)
+        if pss is not None:
+            found.append({"pid": int(pid.name), "ppid": ppid, "name": name, "unit": unit,
+                          "pss_kb": pss})
+    return found
+
+
+def cpuacct() -> str:
+    """The file that counts the host container's CPU time in nanoseconds: that of PID 1's
+    cpuacct cgroup, which holds every process and container on the host."""
+    for line in Path("/proc/1/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpuacct" in controllers.split(","):
+            folder = path.removesuffix("/init.scope")
+            for mount in ("/sys/fs/cgroup/cpuacct", "/sys/fs/cgroup/cpu,cpuacct"):
+                usage = Path(mount + folder) / "cpuacct.usage"
+                if usage.exists():
+                    return str(usage)
+    sys.exit("probe: no cpuacct cgroup found for this host (cgroup v1 is needed)")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="probe")
+    sub = parser.add_subparsers(dest="what", required=True)
+    up = sub.add_parser("bringup")
+    up.add_argument("--limit", type=float, required=True)
+    for command in (up, sub.add_parser("logins")):
+        command.add_argument("--key", required=True)
+        command.add_argument("--ports", required=True,
+                             type=lambda text: [int(p) for p in text.split(",")])
+    sub.choices["logins"].add_argument("--count", type=int, required=True)
+    sub.choices["logins"].add_argument("--limit", type=float, required=True)
+    sub.add_parser("time").add_argument("--repeat", type=int, default=1)
+    sub.add_parser("procs")
+    sub.add_parser("cpuacct")
+    for command in (up, sub.choices["time"]):
+        command.add_argument("command", nargs="+")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse()
+    if args.what == "bringup":
+        result = asyncio.run(bring_up(args.command, args.ports, args.key, args.limit))
+    elif args.what == "logins":
+        result = logins(args.ports, args.key, args.count, args.limit)
+    elif args.what == "time":
+        result = timed(args.command, args.repeat)
+    elif args.what == "procs":
+        result = procs()
+    else:
+        result = cpuacct()
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""The result file, its plot and the table."""
+
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+COLUMNS = (  # heading, width, how to get the figure from one way's figures
+    ("N", 5, None),
+    ("way", 9, None),
+    ("up s", 7, lambda w: w["bringup"]["seconds"]),
+    ("failed", 6, lambda w: w["bringup"]["failed"]),
+    ("MiB/ws", 6, lambda w: w["memory_mib"]["total"]),
+    ("shim", 5, lambda w: w["memory_mib"]["shim"]),
+    ("sup", 5, lambda w: w["memory_mib"]["supervisor"]),
+    ("cont", 5, lambda w: w["memory_mib"]["container"]),
+    ("engine", 6, lambda w: w["memory_mib"]["dockerd"] + w["memory_mib"]["containerd"]),
+    ("p50 N", 6, lambda w: w["login_ms"]["all"]["p50"]),
+    ("p95 N", 6, lambda w: w["login_ms"]["all"]["p95"]),
+    ("p50 1", 6, lambda w: w["login_ms"]["one"]["p50"]),
+    ("p95 1", 6, lambda w: w["login_ms"]["one"]["p95"]),
+    ("idle%", 6, lambda w: w["idle_cpu"]["percent_of_one_core"]),
+    ("status s", 8, lambda w: w.get("status", {}).get("median_s")),
+)
+
+
+def paths(document: dict) -> tuple[Path, Path]:
+    day = document["started"][:10]
+    stem = RESULTS / f"{day}-{document['settings']['workspaces']}"
+    return stem.with_suffix(".json"), stem.with_suffix(".png")
+
+
+def write(document: dict) -> Path:
+    result, _ = paths(document)
+    RESULTS.mkdir(exist_ok=True)
+    result.write_text(json.dumps(document, indent=1) + "\n")
+    return result
+
+
+def cell(value: object, width: int) -> str:
+    if value is None:
+        return "-".rjust(width)
+    if isinstance(value, float):
+        return f"{value:{width}.{1 if value >= 10 else 2}f}"
+    return str(value).rjust(width)
+
+
+def table(document: dict) -> str:
+    lines = [" ".join(heading.rjust(width) for heading, width, _ in COLUMNS)]
+    for run in document["runs"]:
+        for name, figures in run["ways"].items():
+            values = [run["workspaces"], name, *(get(figures) for _, _, get in COLUMNS[2:])]
+            lines.append(" ".join(cell(v, width) for v, (_, width, _) in zip(values, COLUMNS,
+                                                                             strict=True)))
+    return "\n".join(lines)
+
+
+def plot(document: dict) -> Path:
+    """Bring-up time and memory per workspace against N, one line per way."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (up, mem) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    for way in document["settings"]["ways"]:
+        points = [(run["workspaces"], run["ways"][way]) for run in document["runs"]
+                  if way in run["ways"]]
+        n = [size for size, _ in points]
+        up.plot(n, [w["bringup"]["last_up_s"] for _, w in points], "o-", label=way)
+        mem.plot(n, [w["memory_mib"]["total"] for _, w in points], "o-", label=way)
+    machine = document["machine"]
+    for axes, title in ((up, "bring-up: start until every ssh login works (s)"),
+                        (mem, "host memory per idle workspace (MiB PSS)")):
+        axes.set_title(title, fontsize=10)
+        axes.set_xlabel("workspaces (N)")
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.suptitle(f"unitgen {document['unitgen']['commit'][:10]}, {machine['cores']} cores, "
+                    f"{machine['memory_gib']:.0f} GiB, {document['started']}", fontsize=10)
+    figure.tight_layout()
+    _, image = paths(document)
+    figure.savefig(image, dpi=100)
+    pyplot.close(figure)
+    return image

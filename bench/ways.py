@@ -1,0 +1,157 @@
+"""The three ways of running the same workspaces, each with how it is set up, started,
+checked for failed starts, and thinned to one running workspace."""
+
+import json
+import statistics
+from abc import ABC, abstractmethod
+
+from bench.lab import REMOTE, probe
+from tests.lab.host import Host
+
+PEOPLE = f"{REMOTE}/people"
+FIRST_PORT = 2200
+UNIT_DIR = "/etc/systemd/system"
+STATUS_RUNS = 5
+
+# Each person's key file and port, for the seed loop and the attached units.
+WRITE_PEOPLE = """
+set -e
+mkdir -p "$1/env"
+while read -r name port; do
+  mkdir -p "$1/keys/$name"
+  printf '%s\\n' "$2" >"$1/keys/$name/authorized_keys"
+  echo "PORT=$port" >"$1/env/$name.env"
+  echo "$name $port" >>"$1/list"
+done
+"""
+
+Person = tuple[str, int]
+
+
+def people(n: int) -> list[Person]:
+    return [(f"p{i:03d}", FIRST_PORT + i - 1) for i in range(1, n + 1)]
+
+
+def write_people(host: Host, everyone: list[Person], key: str) -> None:
+    lines = "".join(f"{name} {port}\n" for name, port in everyone)
+    host.exec("sh", "-c", WRITE_PEOPLE, "sh", PEOPLE, key, input=lines)
+
+
+def people_file(everyone: list[Person], key: str) -> str:
+    """unitgen's people file: one [people.NAME] table each; unitgen allocates the ports."""
+    return "".join(f'[people.{name}]\nkeys = ["{key}"]\n\n' for name, _ in everyone)
+
+
+def units(prefix: str, everyone: list[Person]) -> list[str]:
+    return [f"{prefix}{name}.service" for name, _ in everyone]
+
+
+def unit_failures(host: Host, prefix: str, everyone: list[Person]) -> list[str]:
+    """People whose unit is not active, or was restarted by systemd at least once (a start
+    that timed out, or a workspace that died during the start)."""
+    text = host.exec("systemctl", "show", "--property=Id,ActiveState,NRestarts", "--",
+                     *units(prefix, everyone)).stdout
+    failed = []
+    for block in text.strip().split("\n\n"):
+        values = dict(line.split("=", 1) for line in block.splitlines())
+        if values["ActiveState"] != "active" or values["NRestarts"] != "0":
+            failed.append(values["Id"].removeprefix(prefix).removesuffix(".service"))
+    return failed
+
+
+class Way(ABC):
+    name = ""
+    supervisor = ""  # the prefix of the units whose processes supervise a workspace
+    start: tuple[str, ...] = ()
+
+    def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
+        """Set the way up for everyone, without starting anything; return figures."""
+        return {}
+
+    @abstractmethod
+    def failures(self, host: Host, everyone: list[Person], output: str) -> list[str]:
+        """The people whose start failed, from the host and the start command's output."""
+
+    @abstractmethod
+    def keep_one(self, host: Host, everyone: list[Person]) -> None:
+        """Stop every workspace but the first."""
+
+    def figures(self, host: Host, everyone: list[Person]) -> dict:
+        """The way's own figures, taken with everyone running."""
+        return {}
+
+
+class Supervised(Way):
+    """A way whose workspaces are systemd units named SUPERVISOR + NAME + .service."""
+
+    def failures(self, host: Host, everyone: list[Person], output: str) -> list[str]:
+        return unit_failures(host, self.supervisor, everyone)
+
+    def keep_one(self, host: Host, everyone: list[Person]) -> None:
+        host.exec("systemctl", "stop", *units(self.supervisor, everyone[1:]), timeout=1800)
+
+
+class Unitgen(Supervised):
+    name = "unitgen"
+    supervisor = "wormhole@"
+    start = ("systemctl", "start", "wormhole.target")
+
+    def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
+        # The admin's config: publish on 127.0.0.1, as the seed loop does.
+        host.put("/etc/wormhole/wormhole.toml", 'publish_address = "127.0.0.1"\n')
+        host.put(f"{PEOPLE}/people.toml", people_file(everyone, key))
+        added = probe(host, "time", "--", "unitgen", "add", "--from",
+                      f"{PEOPLE}/people.toml")["runs"][0]
+        if added["status"]:
+            raise RuntimeError(f"unitgen add --from failed: {added['stderr']}")
+        listed = json.loads(host.unitgen("list", "--json").stdout)
+        ports = sorted((row["user"], row["port"]) for row in listed)
+        if ports != everyone:
+            raise RuntimeError(f"unitgen allocated other ports than 2200 up: {ports}")
+        return {"add_seconds": added["seconds"]}
+
+    def figures(self, host: Host, everyone: list[Person]) -> dict:
+        """The wall time of `unitgen status --json`, or of `unitgen list --json` while
+        unitgen has no status command."""
+        has_status = host.unitgen("status", "--help", check=False).returncode == 0
+        command = ["unitgen", "status" if has_status else "list", "--json"]
+        runs = probe(host, "time", "--repeat", str(STATUS_RUNS), "--", *command)["runs"]
+        for done in runs:
+            if done["status"] or len(json.loads(done["stdout"])) != len(everyone):
+                raise RuntimeError(f"{' '.join(command)} failed: {done['stderr']}")
+        seconds = [done["seconds"] for done in runs]
+        return {"status": {"command": " ".join(command), "runs_s": seconds,
+                           "median_s": statistics.median(seconds)}}
+
+
+class Seed(Way):
+    name = "seed"
+    start = ("sh", "-c", f"sh {REMOTE}/seed.sh <{PEOPLE}/list")
+
+    def failures(self, host: Host, everyone: list[Person], output: str) -> list[str]:
+        """Runs that failed, and containers not running or restarted by the engine."""
+        shown = host.sh("docker ps --all --quiet | xargs --no-run-if-empty docker inspect "
+                        "--format '{{.Name}} {{.State.Running}} {{.RestartCount}}'").stdout
+        healthy = {name.lstrip("/").removeprefix("wormhole-")
+                   for name, running, restarts in map(str.split, shown.splitlines())
+                   if running == "true" and restarts == "0"}
+        return sorted(set(output.split()) | {n for n, _ in everyone if n not in healthy})
+
+    def keep_one(self, host: Host, everyone: list[Person]) -> None:
+        host.exec("docker", "rm", "--force", *(f"wormhole-{name}" for name, _ in everyone[1:]),
+                  timeout=1800)
+
+
+class Attached(Supervised):
+    name = "attached"
+    supervisor = "bench-attached@"
+    start = ("systemctl", "start", "bench-attached.target")
+
+    def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
+        host.exec("cp", f"{REMOTE}/bench-attached@.service", f"{REMOTE}/bench-attached.target",
+                  f"{UNIT_DIR}/")
+        host.exec("systemctl", "enable", *units(self.supervisor, everyone))
+        return {}
+
+
+WAYS = {way.name: way for way in (Unitgen(), Seed(), Attached())}
