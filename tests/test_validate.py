@@ -147,7 +147,8 @@ def test_settings_every_key():
     table = {"image": "ghcr.io/o/ws:1", "memory": "1024m", "pids": 64, "port_min": 3000,
              "port_max": 3000, "publish_address": "127.0.0.1", "host": "ws.example.com"}
     assert validate.settings(table, WHERE) == Settings(
-        "ghcr.io/o/ws:1", "1G", 64, 3000, 3000, "127.0.0.1", "ws.example.com")
+        image="ghcr.io/o/ws:1", memory="1G", pids=64, port_min=3000, port_max=3000,
+        publish_address="127.0.0.1", host="ws.example.com")
 
 
 WHOLE = "must be a whole number from"

@@ -1,10 +1,12 @@
 """The one place unitgen talks to the Docker engine, through the Docker SDK."""
 
+from functools import cache
 from pathlib import Path
 
 from unitgen.errors import Failed
 
 
+@cache
 def client():  # -> docker.DockerClient; the SDK is imported only when a command needs it
     import docker
 
@@ -46,12 +48,16 @@ def has_image(tag: str) -> bool:
 
 
 def published_ports() -> set[int]:
-    """Host ports that running containers publish."""
-    ports = set()
-    for container in client().containers.list():
-        for bindings in (container.ports or {}).values():
-            ports.update(int(b["HostPort"]) for b in bindings or [])
-    return ports
+    """Host ports that running containers publish, from one list call."""
+    return {port["PublicPort"] for container in client().api.containers()
+            for port in container["Ports"] if "PublicPort" in port}
+
+
+def workspaces() -> dict[str, dict]:
+    """Every workspace container, running or not, by person: the engine's list entry."""
+    found = client().api.containers(all=True, filters={"label": "wormhole.user"})
+    return {c["Labels"]["wormhole.user"]: c for c in found
+            if c["Names"] == [f"/wormhole-{c['Labels']['wormhole.user']}"]}
 
 
 def remove_volumes(names: list[str]) -> list[str]:

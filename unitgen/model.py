@@ -33,6 +33,7 @@ class Settings:
 
     image: str = "wormhole:latest"
     memory: str = "512M"
+    cpus: float = 0.0
     pids: int = 1024
     port_min: int = 2200
     port_max: int = 2999
@@ -59,6 +60,8 @@ class Person:
     keys: tuple[PublicKey, ...]
     memory: str | None = None
     image: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
     generation: int = 0
 
 
@@ -71,6 +74,7 @@ class Workspace:
     keys: tuple[PublicKey, ...]
     memory: str
     image: str
+    cpus: float
     pids: int
     publish: str
     generation: int
@@ -125,7 +129,8 @@ class Host:
             keys=person.keys,
             memory=person.memory or s.memory,
             image=person.image or s.image,
-            pids=s.pids,
+            cpus=s.cpus if person.cpus is None else person.cpus,
+            pids=person.pids or s.pids,
             publish=f"{address}:{person.port}:22" if address else f"{person.port}:22",
             generation=person.generation,
         )

@@ -178,10 +178,24 @@ def _choice(options: tuple[str, ...]):
     return check
 
 
+def cpus(value: object, where: str = "--cpus") -> float:
+    """A CPU cap in CPUs, such as 1.5; 0 means no cap."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not (
+            value == 0 or 0.01 <= value <= 1024):
+        raise BadInput(f"{where}: {value!r} is not a number of CPUs; give one from 0.01 to "
+                       "1024 such as 1.5, or 0 for no cap")
+    return round(float(value), 2)
+
+
+def pids(value: object, where: str = "--pids") -> int:
+    return _int(value, where, 32, 4_194_304)
+
+
 SETTINGS = {
     "image": lambda v, at: image(_str(v, at), at),
     "memory": lambda v, at: memory(_str(v, at), at),
-    "pids": lambda v, at: _int(v, at, 32, 4_194_304),
+    "cpus": cpus,
+    "pids": pids,
     "port_min": lambda v, at: _int(v, at, 1025, 65535),
     "port_max": lambda v, at: _int(v, at, 1025, 65535),
     "publish_address": _publish,
@@ -232,6 +246,8 @@ PERSON = {
     "keys": lambda v, at: key_lines(v, at.rpartition(": keys")[0]),
     "memory": lambda v, at: memory(_str(v, at), at),
     "image": lambda v, at: image(_str(v, at), at),
+    "cpus": cpus,
+    "pids": pids,
     "generation": lambda v, at: _int(v, at, 0, 1_000_000),
 }
 
