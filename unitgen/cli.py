@@ -1,8 +1,10 @@
 """The command line: parse, call the core and the edges, print."""
 
 import json
+import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +13,7 @@ import typer
 
 from unitgen import archive, ops, registry, validate
 from unitgen import keys as sshkeys
-from unitgen.errors import BadInput, UnitgenError
+from unitgen.errors import BadInput, Failed, UnitgenError
 from unitgen.files import Root
 from unitgen.model import Admin, Host, Person
 from unitgen.ops import load, unit
@@ -24,6 +26,9 @@ app = typer.Typer(
 )
 image_app = typer.Typer(no_args_is_help=True, help="The workspace image.")
 app.add_typer(image_app, name="image")
+key_app = typer.Typer(no_args_is_help=True, help="A person's ssh keys, changed without a "
+                      "restart: the workspace reads them at each login.")
+app.add_typer(key_app, name="key")
 
 RootOption = Annotated[
     Path, typer.Option("--root", help="Read and write every file under DIR; "
@@ -303,6 +308,179 @@ def upgrade(
         if image is not None and not people:
             raise BadInput("--image needs names or --all")
         ops.upgrade(root, host, people, image, typer.echo)
+
+
+@app.command()
+def status(ctx: typer.Context, users: Names = None, as_json: JsonOption = False) -> None:
+    """Every workspace (or the named ones) at a glance: unit and container state, uptime,
+    memory used and cap, OOM kills, processes, last backup, last login; then totals.
+
+    Example: unitgen status    (or: unitgen status alice --json)
+    """
+    root: Root = ctx.obj
+    live(root, "status")
+    from unitgen import status as board
+
+    with root.locked(shared=True):
+        host = load(root)
+    names = [p.name for p in ops.select(host, users, not users)]
+    rows = board.gather(root, host, names)
+    if as_json:
+        typer.echo(json.dumps({"workspaces": rows, "summary": board.summary(rows)}, indent=2))
+        return
+    for line in board.table(rows):
+        typer.echo(line)
+
+
+@app.command()
+def doctor(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the engine, systemd, the generated files, images, ports, the firewall, the
+    backup folder and the clock; say how to fix each problem. Exits 1 if any check fails.
+
+    Example: unitgen doctor
+    """
+    root: Root = ctx.obj
+    live(root, "doctor")
+    from unitgen import doctor as checks
+
+    with root.locked(shared=True):
+        host = load(root)
+        found = checks.run(root, host)
+    if as_json:
+        typer.echo(json.dumps([vars(c) for c in found], indent=2))
+    else:
+        for c in found:
+            fix = f" -> {c.fix}" if c.fix else ""
+            typer.echo(f"{c.level.upper():<4} {c.what}: {c.detail}{fix}")
+    if any(c.level == "fail" for c in found):
+        raise typer.Exit(1)
+
+
+def change(root: Root, user: str, edit: Callable[[Person], Person]) -> Person:
+    """Change one person's record under the lock and install the result."""
+    validate.name(user)
+    with root.locked():
+        host = load(root)
+        person = host.person(user)
+        if person is None:
+            raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+        changed = edit(person)
+        ops.install(root, host.with_person(changed))
+    return changed
+
+
+User = Annotated[str, typer.Argument(help="The person's name.")]
+
+
+@key_app.command("add")
+def key_add(ctx: typer.Context, user: User,
+            keyfiles: Annotated[list[Path], typer.Argument(metavar="KEYFILE...")]) -> None:
+    """Give a person more keys; their next login may use them.
+
+    Example: unitgen key add alice new-laptop.pub
+    """
+    new = read_keys(keyfiles)
+
+    def edit(person: Person) -> Person:
+        held = next((k for k in new if k.data in {old.data for old in person.keys}), None)
+        if held is not None:
+            raise BadInput(f"{user} has key {held.fingerprint} already; give a new key")
+        return replace(person, keys=(*person.keys, *new))
+
+    change(ctx.obj, user, edit)
+    for key in new:
+        typer.echo(f"added {key.fingerprint} to {user}")
+
+
+@key_app.command("remove")
+def key_remove(ctx: typer.Context, user: User,
+               fingerprint: Annotated[str, typer.Argument(help="SHA256:... as key list "
+                                                          "shows it.")]) -> None:
+    """Take a key away from a person; their next login with it is refused.
+
+    Example: unitgen key remove alice SHA256:abc...
+    """
+    def edit(person: Person) -> Person:
+        kept = tuple(k for k in person.keys if k.fingerprint != fingerprint)
+        if len(kept) == len(person.keys):
+            raise BadInput(f"{user} has no key {fingerprint}; see: unitgen key list {user}")
+        if not kept:
+            raise BadInput(f"{fingerprint} is {user}'s last key; add another first")
+        return replace(person, keys=kept)
+
+    change(ctx.obj, user, edit)
+    typer.echo(f"removed {fingerprint} from {user}")
+
+
+@key_app.command("list")
+def key_list(ctx: typer.Context, user: User, as_json: JsonOption = False) -> None:
+    """A person's keys with their fingerprints.
+
+    Example: unitgen key list alice --json
+    """
+    root: Root = ctx.obj
+    validate.name(user)
+    with root.locked(shared=True):
+        person = load(root).person(user)
+    if person is None:
+        raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+    keys = [{"fingerprint": k.fingerprint, "type": k.type, "comment": k.comment}
+            for k in person.keys]
+    if as_json:
+        typer.echo(json.dumps(keys, indent=2))
+    for k in [] if as_json else keys:
+        typer.echo(f"{k['fingerprint']} {k['type']} {k['comment']}".rstrip())
+
+
+@app.command("set")
+def set_limits(
+    ctx: typer.Context,
+    user: User,
+    memory: Annotated[str | None, typer.Option(help="Memory cap, e.g. 1G.")] = None,
+    cpus: Annotated[float | None, typer.Option(help="CPU cap, e.g. 1.5; 0 for none.")] = None,
+    pids: Annotated[int | None, typer.Option(help="Process limit.")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Apply now: restart the "
+                                          "workspace.")] = False,
+) -> None:
+    """Change a person's limits; they apply at the workspace's next start (now with --restart).
+
+    Example: unitgen set alice --memory 1G --cpus 1.5 --pids 512 --restart
+    """
+    root: Root = ctx.obj
+    if restart:
+        live(root, "--restart")
+    limits = {key: check(value) for key, value, check in (
+        ("memory", memory, validate.memory), ("cpus", cpus, validate.cpus),
+        ("pids", pids, validate.pids)) if value is not None}
+    if not limits:
+        raise BadInput("give --memory, --cpus or --pids; see: unitgen set --help")
+    person = change(root, user, lambda p: replace(p, **limits))
+    said = ", ".join(f"{k} {v}" for k, v in limits.items())
+    if restart:
+        if ops.restart_and_check(load(root), [person]):
+            raise Failed(f"{user} did not answer after the restart with {said}; see: "
+                         f"journalctl -u {unit(user)}")
+        typer.echo(f"{user}: {said}, restarted")
+    else:
+        typer.echo(f"{user}: {said}, from the next start (or: unitgen set ... --restart)")
+
+
+@app.command()
+def logs(ctx: typer.Context, user: User,
+         follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new "
+                                              "lines.")] = False) -> None:
+    """A workspace's journal: its starts and stops and sshd's log of logins.
+
+    Example: unitgen logs alice -f
+    """
+    root: Root = ctx.obj
+    live(root, "logs")
+    validate.name(user)
+    with root.locked(shared=True):
+        if load(root).person(user) is None:
+            raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+    os.execvp("journalctl", ["journalctl", "--unit", unit(user), *(["--follow"] if follow
+                                                                    else ["--no-pager"])])
 
 
 @app.command("list")

@@ -69,6 +69,7 @@ class Root:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path).resolve()
+        self.recovered = False  # whether taking the lock finished an interrupted change
 
     @property
     def live(self) -> bool:
@@ -104,6 +105,7 @@ class Root:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             if exclusive:
+                self.recovered = self(TRANSACTION).is_dir()
                 self._recover()
             yield
         finally:
@@ -122,21 +124,40 @@ class Root:
             return f"sha256:{hashlib.sha256(target.read_bytes()).hexdigest()}:{mode:o}"
         return None
 
-    def apply(self, files: dict[str, Artifact]) -> list[str]:
-        """Make the files under the root match `files`; return the paths changed."""
-        old = self._manifest()
+    def _plan(self, files: dict[str, Artifact]) -> tuple[dict[str, Artifact], list[str]]:
+        """What apply would write and delete to make the root match `files`."""
         owned = {path: digest(a) for path, a in files.items() if not a.keep}
         writes = {
             path: artifact for path, artifact in files.items()
             if (self._current(path) is None if artifact.keep
                 else self._current(path) != owned[path])
         }
-        deletes = sorted(p for p in old if p not in files and self._current(p) is not None)
-        if not writes and not deletes and old == owned:
+        deletes = sorted(p for p in self._manifest()
+                         if p not in files and self._current(p) is not None)
+        return writes, deletes
+
+    def apply(self, files: dict[str, Artifact]) -> list[str]:
+        """Make the files under the root match `files`; return the paths changed."""
+        writes, deletes = self._plan(files)
+        owned = {path: digest(a) for path, a in files.items() if not a.keep}
+        if not writes and not deletes and self._manifest() == owned:
             return []
         self._stage(writes, deletes, owned)
         self._recover()
         return sorted([*writes, *deletes])
+
+    def drift(self, files: dict[str, Artifact]) -> dict[str, str]:
+        """How the root differs from `files`, by path: missing, edited by hand, written by
+        another unitgen (as generated, but no longer what this one renders), or left over."""
+        writes, deletes = self._plan(files)
+        manifest = self._manifest()
+        reasons = {path: "left over" for path in deletes}
+        for path in writes:
+            current = self._current(path)
+            reasons[path] = ("missing" if current is None else
+                             "written by another unitgen" if current == manifest.get(path)
+                             else "edited by hand")
+        return reasons
 
     def _stage(self, writes: dict[str, Artifact], deletes: list[str],
                manifest: dict[str, str]) -> None:

@@ -17,6 +17,14 @@ BRIDGE = "docker0"
 EGRESS = ("open", "allowlist", "none")
 
 
+def size_bytes(size: str) -> int:
+    """512M -> 536870912: sizes as the validation writes them."""
+    units = "KMGT"
+    if size[-1] in units:
+        return int(size[:-1]) << 10 * (units.index(size[-1]) + 1)
+    return int(size)
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A file's content, or a symlink's target. `keep` files are the admin's once written."""

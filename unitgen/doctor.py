@@ -1,0 +1,136 @@
+"""unitgen doctor: check what the workspaces rely on, and say how to fix each failure."""
+
+import os
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from unitgen.errors import Failed
+from unitgen.files import Root
+from unitgen.model import Host
+from unitgen.ops import FIREWALL_UNIT, unit
+
+MIN_FREE = 1 << 30  # bytes a backup folder needs free at least
+
+
+@dataclass(frozen=True)
+class Check:
+    level: str  # ok, warn or fail
+    what: str
+    detail: str
+    fix: str = ""
+
+
+def _systemd(root: Root, host: Host) -> Iterator[Check]:
+    from unitgen import systemctl
+
+    systemctl.check()
+    yield Check("ok", "systemd", "reachable")
+    if root.recovered:
+        yield Check("warn", "files", "an interrupted unitgen run was finished just now")
+    failed = [n for n, v in systemctl.show([unit(p.name) for p in host.people],
+                                           ["ActiveState"]).items()
+              if v["ActiveState"] == "failed"]
+    if failed:
+        yield Check("fail", "workspaces", f"{len(failed)} failed: {', '.join(failed[:5])}",
+                    f"see journalctl -u {failed[0]}, then systemctl reset-failed and start it")
+    if host.firewall and systemctl.show([FIREWALL_UNIT], ["ActiveState"])[
+            FIREWALL_UNIT]["ActiveState"] != "active":
+        yield Check("fail", "firewall", f"{FIREWALL_UNIT} is not active",
+                    "run: unitgen firewall (journalctl -u wormhole-firewall says why it stopped)")
+
+
+def _engine(root: Root, host: Host) -> Iterator[Check]:
+    from unitgen import engine
+
+    driver = engine.client().info().get("CgroupDriver")
+    if driver == "systemd":
+        yield Check("ok", "engine", "reachable, systemd cgroup driver")
+    else:
+        yield Check("warn", "engine", f"cgroup driver is {driver}: the workspaces' memory, "
+                    "processes and OOM kills are not accounted under wormhole.slice",
+                    'set "exec-opts": ["native.cgroupdriver=systemd"] in '
+                    "/etc/docker/daemon.json and restart docker")
+    images = sorted({w.image for w in host.workspaces()})
+    missing = [image for image in images if not engine.has_image(image)]
+    if missing:
+        yield Check("fail", "images", f"not on this host: {', '.join(missing)}",
+                    "run: unitgen image build (or docker pull the image)")
+    elif images:
+        yield Check("ok", "images", ", ".join(images))
+
+
+def _files(root: Root, host: Host) -> Iterator[Check]:
+    from unitgen.render import render
+
+    drift = root.drift(render(host))
+    if not drift:
+        yield Check("ok", "files", "every generated file is current")
+        return
+    reasons = Counter(drift.values())
+    example = next(iter(sorted(drift)))
+    yield Check("fail", "files", ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+                + f" (e.g. {example}: {drift[example]})", "run: unitgen upgrade")
+
+
+def _ports(root: Root, host: Host) -> Iterator[Check]:
+    from unitgen import engine, sockets
+
+    s = host.settings
+    outside = [p.name for p in host.people if not s.port_min <= p.port <= s.port_max]
+    twice = [port for port, n in Counter(p.port for p in host.people).items() if n > 1]
+    ours = {c["Ports"][0].get("PublicPort") for c in engine.workspaces().values()
+            if c["Ports"]}
+    taken = [p.name for p in host.people
+             if p.port in sockets.listening_ports() - ours]
+    problems = [(outside, f"outside {s.port_min}-{s.port_max}", "widen the range in the config"),
+                (twice, "held twice", "give each person their own port in people/*.toml"),
+                (taken, "taken by another program", "stop that program or move the person")]
+    for names, what, fix in problems:
+        if names:
+            yield Check("fail", "ports", f"{what}: {', '.join(map(str, names))}", fix)
+    if not any(names for names, _, _ in problems):
+        yield Check("ok", "ports", f"{len(host.people)} in the range, each free")
+
+
+def _backups(root: Root, host: Host) -> Iterator[Check]:
+    folder = root(host.settings.backup_dir)
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if not os.access(folder, os.W_OK):
+        yield Check("fail", "backups", f"{folder} is not writable", "fix its owner and mode")
+    elif free < MIN_FREE:
+        yield Check("fail", "backups", f"only {free >> 20} MiB free under {folder}",
+                    "free space, or set backup_dir to a larger disk")
+    else:
+        yield Check("ok", "backups", f"{free >> 30} GiB free under {folder}")
+
+
+def _clock(root: Root, host: Host) -> Iterator[Check]:
+    done = subprocess.run(["timedatectl", "show", "--property=NTPSynchronized", "--value"],
+                          capture_output=True, text=True)
+    if done.stdout.strip() == "yes":
+        yield Check("ok", "clock", "synchronized")
+    else:
+        yield Check("warn", "clock", "not synchronized: backup names and logs carry times",
+                    "enable systemd-timesyncd or chrony")
+
+
+CHECKS: list[Callable[[Root, Host], Iterator[Check]]] = [
+    _systemd, _engine, _files, _ports, _backups, _clock]
+
+
+def run(root: Root, host: Host) -> list[Check]:
+    """Every check; one whose service is down fails with its own fix and the rest go on."""
+    found = []
+    for check in CHECKS:
+        try:
+            found += list(check(root, host))
+        except (Failed, OSError) as problem:
+            name = check.__name__.strip("_")
+            found.append(Check("fail", name, str(problem).split("; ")[0],
+                               str(problem).partition("; ")[2]))
+    return found
