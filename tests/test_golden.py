@@ -95,7 +95,9 @@ def test_generated_file_has_the_expected_keys_and_values(path, name, checks):
         if checks["docker-run"].get("publish-once"):
             words = shlex.split(run)
             assert words.count("--publish") == 1
-            assert not {"-p", "--publish-all", "-P", "--network"} & set(words)
+            assert words.count("--network") == 1 and words[words.index("--network") + 1] in (
+                "wormhole", "none")
+            assert not {"-p", "--publish-all", "-P"} & set(words)
 
 
 @pytest.mark.parametrize("path", FAILURES, ids=[p.stem for p in FAILURES])

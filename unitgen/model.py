@@ -13,7 +13,7 @@ PEOPLE = f"{ETC}/people"
 FIREWALL = f"{ETC}/firewall.toml"
 UNIT_DIR = "/etc/systemd/system"
 DOCKER = "/usr/bin/docker"
-BRIDGE = "docker0"
+BRIDGE = "wormhole0"
 EGRESS = ("open", "allowlist", "none")
 
 

@@ -15,7 +15,7 @@ INTERNET = "198.51.100.2"  # a namespace standing in for the internet
 METADATA = "169.254.169.254"
 SETUP = f"""
 set -e
-bridge() {{ ip -4 -o addr show docker0 | awk '{{print $4}}' | cut -d/ -f1; }}
+bridge() {{ ip -4 -o addr show wormhole0 | awk '{{print $4}}' | cut -d/ -f1; }}
 ip netns add inet
 ip link add vinet0 type veth peer name vinet1
 ip link set vinet1 netns inet
@@ -39,9 +39,9 @@ ip netns del inet || true
 
 @pytest.fixture(scope="module")
 def lab(host, add):
+    people = add("fwone"), add("fwtwo")  # first: their network brings up the bridge
     host.put("/root/netprobe", NETPROBE.read_text())
     host.sh(SETUP)
-    people = add("fwone"), add("fwtwo")
     yield people
     host.unitgen("firewall", "--off")
     host.sh(f"sed -i '/^egress/d' {CONFIG}")
@@ -63,7 +63,7 @@ def from_outside(host, port: int) -> bool:
 
 def answers(host, one, two) -> dict[str, bool]:
     """Every question the firewall answers, asked from inside workspace `one`."""
-    network = host.container(two.container)["NetworkSettings"]
+    network = host.container(two.container)["NetworkSettings"]["Networks"]["wormhole"]
     two_ip, bridge = network["IPAddress"], network["Gateway"]
     return {
         "internet:8080": reaches(one, INTERNET, 8080),
@@ -90,8 +90,11 @@ BLOCKED_ALWAYS = {"metadata": False, "other workspace": False,
                   "outside to host 9998": False, "outside to host 22": True, "ssh login": True}
 
 
-def test_without_the_firewall_everything_is_reachable(host, lab):
-    assert set(answers(host, *lab).values()) == {True}
+def test_without_the_firewall_only_the_workspaces_network_keeps_them_apart(host, lab):
+    found = answers(host, *lab)
+    assert (found.pop("other workspace"), found.pop("other workspace via its port")) == (
+        False, False)
+    assert found == dict.fromkeys(found, True)
 
 
 def test_open_egress_reaches_out_but_never_sideways_or_into_the_host(host, lab):
