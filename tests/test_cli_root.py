@@ -184,6 +184,12 @@ def test_removing_everyone_prunes_their_folders_and_keeps_the_rest(populated):
     assert (populated / "etc/systemd/system/wormhole@.service").is_file()
 
 
+def test_adding_a_person_again_as_registered_changes_nothing(populated, keys):
+    before = snapshot(populated)
+    assert "added alice: port 2200" in ok(populated, "add", "alice", keys["alice"])
+    assert snapshot(populated) == before
+
+
 def test_add_after_remove_gives_the_same_files(populated, template, keys):
     ok(populated, "remove", "alice")
     ok(populated, "add", "alice", keys["alice"])
@@ -193,8 +199,11 @@ def test_add_after_remove_gives_the_same_files(populated, template, keys):
 # ---- bad input changes nothing ----------------------------------------------------------
 
 REFUSED = [
-    pytest.param(["add", "alice", "{alice}"],
-                 ["alice exists already (port 2200)", "run: unitgen remove alice"], id="exists"),
+    pytest.param(["add", "alice", "{bob}"],
+                 ["alice exists already (port 2200), with other values",
+                  "run: unitgen remove alice"], id="exists"),
+    pytest.param(["add", "alice", "{alice}", "--memory", "1G"],
+                 ["alice exists already (port 2200), with other values"], id="exists-other-memory"),
     pytest.param(["add", "carol", "{carol}", "--port", "2201"],
                  ["--port: port 2201 is taken by bob", "pick another"], id="port-taken"),
     pytest.param(["add", "carol", "{carol}", "--port", "3000"],

@@ -146,13 +146,17 @@ def add(
         if source is not None:
             host = registry.place(before, tables, frozenset(busy))
         elif (existing := before.person(user)) is not None:
-            raise BadInput(f"{user} exists already (port {existing.port}); "
-                           "choose another name or run: unitgen remove " + user)
+            if not registry.same(existing, Person(user, port or existing.port, keys, memory,
+                                                  image)):
+                raise BadInput(f"{user} exists already (port {existing.port}), with other "
+                               f"values; choose another name or run: unitgen remove {user}")
+            host = before  # given again as registered: finish what a killed run began
         else:
             host = before.with_person(Person(user, pick_port(before, port, busy), keys,
                                              memory, image))
         ops.install(root, host)
-    added = [host.workspace(p) for p in host.people if before.person(p.name) is None]
+    wanted = set(tables) if source is not None else {user}
+    added = [host.workspace(p) for p in host.people if p.name in wanted]
     if root.live:
         for missing in sorted({w.image for w in added if not engine.has_image(w.image)}):
             typer.echo(f"warning: image {missing} is not on this host; build it with: "
@@ -192,6 +196,12 @@ def remove(
     with root.locked():
         host = load(root)
         if host.person(user) is None:
+            if purge:  # what a remove killed before its purge left behind
+                from unitgen import engine
+
+                if gone := engine.remove_volumes(engine.volumes_of(user)):
+                    typer.echo(f"{user} was removed already; deleted volumes: {', '.join(gone)}")
+                    return
             raise BadInput(f"there is no workspace named {user}; see: unitgen list")
         if root.live:
             from unitgen import systemctl

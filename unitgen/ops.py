@@ -136,6 +136,9 @@ def restore(root: Root, host: Host, person: Person, source: Path, say: Say) -> H
     from unitgen import engine
 
     was = host.person(person.name)
+    if was is not None:  # what a killed restore left behind: none of it holds current data
+        current = set(host.workspace(was).volumes)
+        engine.remove_volumes([v for v in engine.volumes_of(was.name) if v not in current])
     generation = next_generation(person.name, engine.volumes_of(person.name))
     moved = replace(person, generation=generation)
     new_host = host.with_person(moved)

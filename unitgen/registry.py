@@ -2,7 +2,7 @@
 
 import re
 import tomllib
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 
 import tomli_w
 
@@ -108,8 +108,11 @@ def place(host: Host, people: dict[str, tuple[str, object]],
         at, table = people[name]
         if not isinstance(table, dict):
             raise BadInput(f"{at}: must be a table with keys = [...]; see the README")
-        if host.person(name) is not None:
-            raise BadInput(f"{at}: {name} exists already; leave them out or remove them first")
+        if (existing := host.person(name)) is not None:
+            if not same(existing, validate.person(name, {"port": existing.port, **table}, at)):
+                raise BadInput(f"{at}: {name} exists already, with other values; leave them "
+                               "out or remove them first")
+            continue  # given again as registered: adding them again changes nothing
         entry = dict(table)
         if "port" not in entry:
             entry["port"] = next((n for n in host.free_ports() if n not in busy), None)
@@ -122,6 +125,11 @@ def place(host: Host, people: dict[str, tuple[str, object]],
                            "or leave it out")
         host = host.with_person(person)
     return host
+
+
+def same(registered: Person, given: Person) -> bool:
+    """Whether `given` asks for the person as registered (restores move the generation)."""
+    return replace(given, generation=registered.generation) == registered
 
 
 def load_people_file(text: str, where: str) -> Host:
