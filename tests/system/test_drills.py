@@ -1,0 +1,141 @@
+"""Failure drills on the real host: a killed workspace, an engine restart, a reboot, unitgen
+killed at random moments, a disk that fills during a backup. Nothing lost, nobody in."""
+
+import json
+import random
+import time
+
+import pytest
+
+from tests.lab.host import ssh
+
+SEED = 20261129  # the random moments are the same on every run
+
+
+def wait(predicate, timeout: float, what: str) -> float:
+    """Seconds until `predicate` holds; fails after `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
+def active(host, name: str) -> bool:
+    return host.exec("systemctl", "is-active", f"wormhole@{name}", check=False).stdout == \
+        "active\n"
+
+
+def answers(person) -> bool:
+    return ssh(person.host.ip, person.port, person.key, "true", timeout=10).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def crew(host, add):
+    people = [add(name) for name in ("uma", "vic", "wes")]
+    assert all(p.login().returncode == 0 for p in people)
+    return people
+
+
+def test_a_killed_workspace_is_back_within_10_seconds(host, crew):
+    uma = crew[0]
+    before = host.container(uma.container)["State"]["StartedAt"]
+    host.exec("docker", "kill", uma.container)
+    took = wait(lambda: (host.container(uma.container) or {}).get("State", {}).get(
+        "StartedAt", before) != before and answers(uma), 10, "uma back")
+    print(f"docker kill -> ssh login again: {took:.1f}s")
+
+
+def test_every_workspace_and_the_firewall_are_back_within_60_seconds_of_an_engine_restart(
+        host, crew):
+    host.unitgen("firewall")
+    try:
+        started = time.monotonic()
+        host.exec("systemctl", "restart", "docker")
+        everyone = [p["user"] for p in json.loads(host.unitgen("list", "--json").stdout)]
+        wait(lambda: all(active(host, n) for n in everyone), 60 - (time.monotonic() - started),
+             "every workspace active")
+        wait(lambda: all(answers(p) for p in crew), 60 - (time.monotonic() - started),
+             "every workspace answers")
+        assert "WORMHOLE-FORWARD" in host.exec("iptables", "-S", "DOCKER-USER").stdout
+        print(f"systemctl restart docker -> all back: {time.monotonic() - started:.1f}s")
+    finally:
+        host.unitgen("firewall", "--off")
+
+
+def test_every_enabled_workspace_is_back_after_a_reboot(host, crew):
+    everyone = [p["user"] for p in json.loads(host.unitgen("list", "--json").stdout)]
+    host.reboot()
+    wait(lambda: all(active(host, n) for n in everyone), 120, "every workspace active")
+    assert all(wait(lambda p=p: answers(p), 30, p.name) >= 0 for p in crew)
+
+
+def files_are_whole(host) -> None:
+    """Old state or new, never a mix: what doctor's file check sees after its lock finished
+    any interrupted change."""
+    checks = json.loads(host.unitgen("doctor", "--json", check=False).stdout)
+    files = [c for c in checks if c["what"] == "files"]
+    assert [c["level"] for c in files if c["detail"] != "an interrupted unitgen run was "
+            "finished just now"] == ["ok"], files
+
+
+def killed(host, seconds: float, *command: str) -> int:
+    return host.exec("timeout", "--signal=KILL", f"{seconds:.2f}", "unitgen", *command,
+                     check=False).returncode
+
+
+def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_completes(
+        host, make_key):
+    moments = random.Random(SEED)
+    key = make_key("xia")
+    host.put("/root/xia.pub", key.with_suffix(".pub").read_text())
+    host.exec("docker", "build", "--quiet", "--tag", "wormhole:drill", "-",
+              input="FROM wormhole:latest\nLABEL org.example.drill=1\n")
+    host.unitgen("add", "xia", "/root/xia.pub", "--start")
+    host.unitgen("backup", "xia")
+
+    def commands(round_: int) -> dict[str, list[str]]:
+        image = ("wormhole:drill", "wormhole:latest")[round_ % 2]
+        return {"remove": ["remove", "xia"], "add": ["add", "xia", "/root/xia.pub", "--start"],
+                "restore": ["restore", "xia"], "upgrade": ["upgrade", "xia", "--image", image]}
+
+    spans = {}
+    for name, command in commands(1).items():  # how long each takes when left alone
+        started = time.monotonic()
+        host.unitgen(*command)
+        spans[name] = time.monotonic() - started
+    kills = []
+    for round_ in range(5):
+        for name, command in commands(round_).items():
+            moment = moments.uniform(0.05, 0.95) * spans[name]
+            kills.append((name, round(moment, 2), killed(host, moment, *command)))
+            files_are_whole(host)
+            done = host.unitgen(*command, check=False)
+            if name == "remove":  # a remove that finished before the kill has nothing left
+                assert done.returncode == 0 or "there is no workspace named xia" in done.stderr
+            else:
+                assert done.returncode == 0, (name, moment, done.stderr)
+            files_are_whole(host)
+    assert active(host, "xia")
+    print("spans:", {k: round(v, 2) for k, v in spans.items()}, "killed:", kills)
+    assert sum(code == 137 for _, _, code in kills) >= 15  # most kills hit a running unitgen
+
+
+def test_a_full_disk_during_a_backup_leaves_no_false_archive_and_the_workspace_running(
+        host, add):
+    yan = add("yan")
+    folder = "/var/lib/wormhole/backups/yan"
+    host.sh(f"mkdir -p {folder} && mount -t tmpfs -o size=8m tmpfs {folder}")
+    try:
+        first = host.unitgen("backup", "yan").stdout.split()[-1]
+        digest = host.exec("sha256sum", first).stdout
+        assert ssh(host.ip, yan.port, yan.key, "head -c 30M /dev/urandom > ~/big").returncode == 0
+        done = host.unitgen("backup", "yan", check=False)
+        assert done.returncode == 1 and "the backup of yan failed" in done.stderr
+        left = host.exec("ls", "-A", folder).stdout.split()
+        assert left == [first.rsplit("/", 1)[1], first.rsplit("/", 1)[1] + ".sha256"]
+        assert host.exec("sha256sum", first).stdout == digest
+        assert active(host, "yan") and answers(yan)
+    finally:
+        host.sh(f"umount {folder}")
