@@ -152,7 +152,7 @@ REFUSED = [
     pytest.param(lambda kg: "ssh-ed25519", 1,
                  ["the key data is missing after the key type"], id="type-only"),
     pytest.param(lambda kg: "ssh-foo AAAAB3NzaC1yc2E= me", 1,
-                 ["'ssh-foo' is not a supported key type", "(accepted: ssh-ed25519,"],
+                 ["'ssh-foo' is not a supported key type", "give one of: ssh-ed25519,"],
                  id="unknown-type"),
     pytest.param(_certificate, 1,
                  ["certificates are not supported", "give the plain public key"],

@@ -316,7 +316,7 @@ def upgrade(
             host = Host(replace(host.settings, upgrade_batch=batch), host.people)
         people = ops.select(host, users or [], everyone) if users or everyone else []
         if image is not None and not people:
-            raise BadInput("--image needs names or --all")
+            raise BadInput("--image needs names or --all; give USER... or --all")
         ops.upgrade(root, host, people, image, typer.echo)
 
 
@@ -559,7 +559,8 @@ def firewall(
     """
     if internal:
         if wormhole_ip is None or output not in ("rules", "unit"):
-            raise BadInput("--internal needs --wormhole-ip ADDR, and --format is rules or unit")
+            raise BadInput("--internal needs --wormhole-ip ADDR and --format rules or unit; "
+                           "see: unitgen firewall --help")
         from unitgen.render import render_internal
 
         files = render_internal(validate.address(wormhole_ip, "--wormhole-ip"))
@@ -638,6 +639,7 @@ def ignition(ctx: typer.Context, source: FromOption = None, admin_key: AdminKeyO
     from unitgen import provision
     from unitgen.render import render_provisioned
 
+    provision.butane_version(spec, "fcos")
     host, admin = provisioning(ctx.obj, source, admin_key)
     emit(provision.ignition(render_provisioned(host), admin, spec), out)
 
@@ -653,6 +655,7 @@ def butane(ctx: typer.Context, source: FromOption = None, admin_key: AdminKeyOpt
     from unitgen import provision
     from unitgen.render import render_provisioned
 
+    provision.butane_version(spec, variant)
     host, admin = provisioning(ctx.obj, source, admin_key)
     files = render_provisioned(host)
     emit(provision.butane(files, admin, variant, spec, len(host.people)), out)

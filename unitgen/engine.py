@@ -31,9 +31,11 @@ def build(context: Path, tag: str) -> str:
     except docker.errors.BuildError as problem:
         log = "".join(step.get("stream", "") for step in problem.build_log).strip()
         tail = log.splitlines()[-1] if log else str(problem)
-        raise Failed(f"building {tag} failed: {tail}") from None
+        raise Failed(f"building {tag} failed at: {tail}; fix that step in "
+                     "image/Dockerfile") from None
     except docker.errors.APIError as problem:
-        raise Failed(f"building {tag} failed: {problem.explanation}") from None
+        raise Failed(f"building {tag} failed: {problem.explanation}; check the engine with: "
+                     "unitgen doctor") from None
     return image.id
 
 
@@ -71,7 +73,8 @@ def remove_volumes(names: list[str]) -> list[str]:
         except docker.errors.NotFound:
             continue
         except docker.errors.APIError as problem:
-            raise Failed(f"could not remove volume {name}: {problem.explanation}") from None
+            raise Failed(f"could not remove volume {name}: {problem.explanation}; see what uses "
+                         f"it with: docker ps -a --filter volume={name}") from None
         removed.append(name)
     return removed
 
@@ -129,4 +132,5 @@ def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> N
         container.remove(force=True)
     if status:
         remove_volumes(list(volumes))
-        raise Failed(f"extracting {archive.name} failed: {log.splitlines()[-1] if log else status}")
+        reason = log.splitlines()[-1] if log else f"status {status}"
+        raise Failed(f"extracting {archive.name} failed: {reason}; pick another archive")

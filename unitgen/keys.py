@@ -18,6 +18,7 @@ ECDSA_CURVES = {
 ED25519_TYPES = ("ssh-ed25519", "sk-ssh-ed25519@openssh.com")
 ACCEPTED_TYPES = (*ED25519_TYPES, *ECDSA_CURVES, "ssh-rsa")
 NEW_KEY_HINT = "make one with: ssh-keygen -t ed25519"
+WHOLE_LINE = "copy the whole line from the .pub file"
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,17 @@ def parse_key(line: str) -> PublicKey:
         if key_type.endswith("-cert-v01@openssh.com"):
             raise ValueError("certificates are not supported; give the plain public key")
         accepted = ", ".join(ACCEPTED_TYPES)
-        raise ValueError(f"'{key_type[:40]}' is not a supported key type (accepted: {accepted})")
+        raise ValueError(f"'{key_type[:40]}' is not a supported key type; give one of: "
+                         f"{accepted}")
     if len(parts) < 2:
-        raise ValueError("the key data is missing after the key type")
+        raise ValueError(f"the key data is missing after the key type; {WHOLE_LINE}")
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("the key data is not valid base64") from None
+        raise ValueError(f"the key data is not valid base64; {WHOLE_LINE}") from None
     problem = _check_blob(key_type, blob)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(problem if "; " in problem else f"{problem}; {WHOLE_LINE}")
     return PublicKey(key_type, parts[1], parts[2].strip() if len(parts) > 2 else "")
 
 

@@ -60,11 +60,11 @@ def install(root: Root, host: Host) -> list[str]:
 
 def select(host: Host, names: list[str], everyone: bool) -> list[Person]:
     if everyone and names:
-        raise BadInput("give names or --all, not both")
+        raise BadInput("names and --all were both given; give one or the other")
     if everyone:
         return list(host.people)
     if not names:
-        raise BadInput("give one or more names, or --all")
+        raise BadInput("no workspace was named; give one or more names, or --all")
     missing = [n for n in names if host.person(n) is None]
     if missing:
         raise BadInput(f"there is no workspace named {missing[0]}; see: unitgen list")

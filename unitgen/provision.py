@@ -15,6 +15,8 @@ SPECS = {
 
 
 def butane_version(spec: str, variant: str) -> str:
+    if variant not in ("fcos", "flatcar"):
+        raise BadInput(f"--variant {variant} is not offered; pick fcos or flatcar")
     version = SPECS.get(spec, {}).get(variant)
     if version is None:
         offered = ", ".join(s for s in SPECS if variant in SPECS[s])

@@ -47,7 +47,8 @@ def load_firewall(text: str | None, where: str) -> bool:
 
 def firewall_table(table: dict, where: str) -> bool:
     if set(table) != {"enabled"} or not isinstance(table["enabled"], bool):
-        raise BadInput(f"{where}: give exactly: enabled = true (or false)")
+        raise BadInput(f"{where}: holds more or less than enabled; give exactly: enabled = true "
+                       "(or false)")
     return table["enabled"]
 
 
@@ -82,7 +83,7 @@ def read_people_file(text: str,
                                         at["firewall"]))
     people = table.get("people", {})
     if not isinstance(people, dict):
-        raise BadInput(f"{where}: people must be tables, one [people.NAME] each")
+        raise BadInput(f"{where}: people is not a table; give one [people.NAME] table each")
     return host, admin_table(table.get("admin", {}), at["admin"]), {
         name: (f"{where}{_line(text, 'people', name)}: [people.{name}]", table)
         for name, table in people.items()}
@@ -91,7 +92,8 @@ def read_people_file(text: str,
 def admin_table(table: dict, where: str) -> Admin:
     """[admin]: `user` (default core) and `keys`, the login of whoever runs the host."""
     if not isinstance(table, dict) or set(table) - {"user", "keys"}:
-        raise BadInput(f"{where}: give user = \"core\" and keys = [...], nothing else")
+        raise BadInput(f"{where}: holds other keys; give user = \"core\" and keys = [...], "
+                       "nothing else")
     user = table.get("user", "core")
     if not isinstance(user, str) or not validate.NAME.fullmatch(user):
         raise BadInput(f"{where}: user {user!r} is not a login name; give one such as core")

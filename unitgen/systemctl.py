@@ -16,7 +16,9 @@ def _run(*args: str) -> str:
     done = subprocess.run([exe, *args], capture_output=True, text=True)
     if done.returncode:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise Failed(f"systemctl {' '.join(args)} failed: {reason}")
+        units = [a for a in args if a.endswith((".service", ".timer", ".target"))]
+        hint = f"systemctl status {units[0]}" if units else "journalctl -xe"
+        raise Failed(f"systemctl {' '.join(args)} failed: {reason}; see: {hint}")
     return done.stdout
 
 

@@ -90,13 +90,14 @@ def port(value: int, host: Host, where: str = "--port") -> int:
 
 def _int(value: object, where: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInput(f"{where} = {value!r} must be a whole number from {low} to {high}")
+        raise BadInput(f"{where} = {value!r} is not allowed; give a whole number from {low} to "
+                       f"{high}")
     return value
 
 
 def _str(value: object, where: str) -> str:
     if not isinstance(value, str):
-        raise BadInput(f"{where} = {value!r} must be a string in quotes")
+        raise BadInput(f"{where} = {value!r} is not a string; give it in quotes")
     return value
 
 
@@ -163,7 +164,7 @@ def egress_rule(text: str, where: str) -> Egress:
 def _list(check):
     def each(value: object, where: str) -> tuple:
         if not isinstance(value, list):
-            raise BadInput(f"{where} = {value!r} must be a list in [brackets]")
+            raise BadInput(f"{where} = {value!r} is not a list; give it in [brackets]")
         return tuple(check(item, f"{where}[{n}]") for n, item in enumerate(value))
 
     return each
@@ -230,7 +231,7 @@ def settings(table: dict, where: str) -> Settings:
 
 def key_lines(lines: object, where: str) -> tuple[PublicKey, ...]:
     if not isinstance(lines, list) or not lines or not all(isinstance(k, str) for k in lines):
-        raise BadInput(f"{where}: keys must be a non-empty list of public key lines")
+        raise BadInput(f"{where}: keys is missing or empty; give keys = [\"ssh-ed25519 AAAA...\"]")
     keys = []
     for number, line in enumerate(lines, 1):
         try:
