@@ -14,8 +14,9 @@ pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
 
 
 def units_as_instances(folder: Path, files: dict) -> list[str]:
-    """Write each unit, template units once per person as systemd would load them."""
-    people = [p.rsplit("/", 1)[1].removesuffix(".env") for p in files if "/env/" in p]
+    """Write each unit, template units once per person they serve (the on-demand entry only
+    for people who have its socket), as systemd would load them."""
+    everyone = [p.rsplit("/", 1)[1].removesuffix(".env") for p in files if "/env/" in p]
     names = []
     for path, artifact in files.items():
         name = path.removeprefix(UNIT_DIR)
@@ -25,6 +26,8 @@ def units_as_instances(folder: Path, files: dict) -> list[str]:
             continue
         if not path.startswith(UNIT_DIR) or "/" in name:
             continue
+        people = [p for p in everyone if not name.startswith("wormhole-proxy@")
+                  or f"{UNIT_DIR}wormhole-proxy@{p}.socket" in files]
         for instance in [name.replace("@.", f"@{p}.") for p in people] if "@." in name else [name]:
             (folder / instance).write_text(artifact.text)
             names.append(instance)
@@ -39,7 +42,7 @@ def verify(folder: Path, names: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("case", CASES, ids=[p.stem for p in CASES])
 def test_generated_units_verify_cleanly(tmp_path, case):
     names = units_as_instances(tmp_path, generated(case))
-    assert "wormhole@alice.service" in names or "wormhole@carol.service" in names
+    assert any(n.startswith("wormhole@") and not n.startswith("wormhole@.") for n in names)
     done = verify(tmp_path, names)
     assert (done.returncode, done.stderr) == (0, "")
 

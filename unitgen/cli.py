@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import sys
 from collections.abc import Callable
@@ -35,6 +36,16 @@ RootOption = Annotated[
                        "other than / it only writes files.", metavar="DIR")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Names = Annotated[list[str] | None, typer.Argument(help="People's names.", metavar="[USER]...")]
+All = Annotated[bool, typer.Option("--all", help="Everyone.")]
+User = Annotated[str, typer.Argument(help="The person's name.")]
+OnDemandOption = Annotated[bool | None, typer.Option(
+    "--on-demand/--always-on", help="Start the workspace at the first ssh connection and "
+    "stop it when idle, or keep it running [default: on_demand in the config]",
+    show_default=False)]
+IdleOption = Annotated[str | None, typer.Option(
+    "--idle-stop", help="On demand: stop after this long with no connection, e.g. 1h or "
+    "30min [default: idle_stop in the config]")]
 
 
 @app.callback()
@@ -112,12 +123,15 @@ def add(
     port: Annotated[int | None, typer.Option(help="Host port [default: the lowest free "
                                              "one in the range]")] = None,
     image: Annotated[str | None, typer.Option(help="Image [default: from the config]")] = None,
+    on_demand: OnDemandOption = None,
+    idle_stop: IdleOption = None,
     source: Annotated[Path | None, typer.Option("--from", help="A people file: add "
                                                 "everyone in it at once.")] = None,
     start: Annotated[bool, typer.Option("--start", help="Also start the workspace.")] = False,
 ) -> None:
     """Register a person (or everyone in a people file) and install their workspace,
-    enabled at boot.
+    enabled at boot. On demand, systemd listens on the port at once and starts the
+    workspace at the first connection.
 
     Example: unitgen add alice alice.pub && systemctl start wormhole@alice
     """
@@ -125,15 +139,21 @@ def add(
     if start and not root.live:
         raise BadInput("--start needs the live host; leave out --root to start workspaces")
     if source is not None:
-        if user or keyfiles or memory or port or image:
+        if user or keyfiles or memory or port or image or on_demand is not None or idle_stop:
             raise BadInput("--from takes names, keys and limits from the file; give no others")
-        tables = registry.read_people_file(read_text(source, "people file"), str(source))[2]
+        text = read_text(source, "people file")
+        tables = registry.read_people_file(text, str(source))[2]
+        if re.search(r"^\s*\[(defaults|firewall|admin)\]", text, re.MULTILINE):
+            typer.echo(f"note: the [defaults], [firewall] and [admin] tables of {source} are "
+                       "for unitgen ignition; this host's settings are in "
+                       "/etc/wormhole/wormhole.toml", err=True)
     elif not user or not keyfiles:
         raise BadInput("give USER and KEYFILE..., or --from FILE; see: unitgen add --help")
     else:
         validate.name(user)
         memory = validate.memory(memory) if memory is not None else None
         image = validate.image(image) if image is not None else None
+        idle_stop = validate.timespan(idle_stop) if idle_stop is not None else None
         keys = read_keys(keyfiles)
     busy: set[int] = set()
     if root.live:
@@ -147,13 +167,15 @@ def add(
             host = registry.place(before, tables, frozenset(busy))
         elif (existing := before.person(user)) is not None:
             if not registry.same(existing, Person(user, port or existing.port, keys, memory,
-                                                  image)):
+                                                  image, on_demand=on_demand,
+                                                  idle_stop=idle_stop)):
                 raise BadInput(f"{user} exists already (port {existing.port}), with other "
                                f"values; choose another name or run: unitgen remove {user}")
             host = before  # given again as registered: finish what a killed run began
         else:
             host = before.with_person(Person(user, pick_port(before, port, busy), keys,
-                                             memory, image))
+                                             memory, image, on_demand=on_demand,
+                                             idle_stop=idle_stop))
         ops.install(root, host)
     wanted = set(tables) if source is not None else {user}
     added = [host.workspace(p) for p in host.people if p.name in wanted]
@@ -162,12 +184,15 @@ def add(
             typer.echo(f"warning: image {missing} is not on this host; build it with: "
                        "unitgen image build", err=True)
         names = [w.name for w in added]
-        systemctl.start(*map(ops.timer, names), *(map(unit, names) if start else []))
+        sockets_ = [ops.socket(w.name) for w in added if w.on_demand]
+        services = [unit(w.name) for w in added if start and not w.on_demand]
+        systemctl.start(*map(ops.timer, names), *sockets_, *services)
     for w in added:
-        typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}, enabled at boot")
-    if not start and len(added) == 1:
+        mode = ", on demand (idle stop " + w.idle_stop + ")" if w.on_demand else ""
+        typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}{mode}, enabled at boot")
+    if not start and len(added) == 1 and not added[0].on_demand:
         typer.echo(f"start it with: systemctl start {unit(added[0].name)}")
-    elif not start:
+    elif not start and not all(w.on_demand for w in added):
         typer.echo("start them with: systemctl start wormhole.target")
 
 
@@ -209,7 +234,7 @@ def remove(
             if not no_backup:
                 final = ops.backup(root, host, [user], lambda _: None)[user]
                 typer.echo(f"final backup: {final}")
-            systemctl.stop(unit(user), ops.timer(user), f"wormhole-data@{user}.service")
+            systemctl.stop(*ops.all_units(user))
         ops.install(root, host.without(user))
     typer.echo(f"removed {user}")
     if purge:
@@ -226,8 +251,7 @@ def live(root: Root, command: str) -> None:
         raise BadInput(f"{command} needs the engine and systemd; leave out --root")
 
 
-Names = Annotated[list[str] | None, typer.Argument(help="People's names.", metavar="[USER]...")]
-All = Annotated[bool, typer.Option("--all", help="Everyone.")]
+
 
 
 @app.command()
@@ -379,7 +403,7 @@ def change(root: Root, user: str, edit: Callable[[Person], Person]) -> Person:
     return changed
 
 
-User = Annotated[str, typer.Argument(help="The person's name.")]
+
 
 
 @key_app.command("add")
@@ -449,10 +473,13 @@ def set_limits(
     memory: Annotated[str | None, typer.Option(help="Memory cap, e.g. 1G.")] = None,
     cpus: Annotated[float | None, typer.Option(help="CPU cap, e.g. 1.5; 0 for none.")] = None,
     pids: Annotated[int | None, typer.Option(help="Process limit.")] = None,
+    on_demand: OnDemandOption = None,
+    idle_stop: IdleOption = None,
     restart: Annotated[bool, typer.Option("--restart", help="Apply now: restart the "
                                           "workspace.")] = False,
 ) -> None:
-    """Change a person's limits; they apply at the workspace's next start (now with --restart).
+    """Change a person's limits, which apply at the workspace's next start (now with
+    --restart), or the way it runs, which changes at once.
 
     Example: unitgen set alice --memory 1G --cpus 1.5 --pids 512 --restart
     """
@@ -461,11 +488,19 @@ def set_limits(
         live(root, "--restart")
     limits = {key: check(value) for key, value, check in (
         ("memory", memory, validate.memory), ("cpus", cpus, validate.cpus),
-        ("pids", pids, validate.pids)) if value is not None}
+        ("pids", pids, validate.pids), ("idle_stop", idle_stop, validate.timespan),
+        ("on_demand", on_demand, bool)) if value is not None}
     if not limits:
-        raise BadInput("give --memory, --cpus or --pids; see: unitgen set --help")
-    person = change(root, user, lambda p: replace(p, **limits))
-    said = ", ".join(f"{k} {v}" for k, v in limits.items())
+        raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on or "
+                       "--idle-stop; see: unitgen set --help")
+    validate.name(user)
+    with root.locked():
+        before = load(root)
+        if (person := before.person(user)) is None:
+            raise BadInput(f"there is no workspace named {user}; see: unitgen list")
+        person = replace(person, **limits)
+        ops.switch(root, before, before.with_person(person), user)
+    said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in limits.items())
     if restart:
         if ops.restart_and_check(load(root), [person]):
             raise Failed(f"{user} did not answer after the restart with {said}; see: "

@@ -53,6 +53,9 @@ class Settings:
     backup_spread: str = "1h"
     upgrade_batch: int = 10
     start_lanes: int = 4
+    on_demand: bool = False
+    idle_stop: str = "1h"
+    inner_offset: int = 20000
     egress: str = "open"
     egress_allow: tuple[str, ...] = ()
     admin_ports: tuple[int, ...] = (22,)
@@ -70,6 +73,8 @@ class Person:
     image: str | None = None
     cpus: float | None = None
     pids: int | None = None
+    on_demand: bool | None = None
+    idle_stop: str | None = None
     generation: int = 0
 
 
@@ -86,6 +91,10 @@ class Workspace:
     pids: int
     publish: str
     generation: int
+    on_demand: bool
+    idle_stop: str
+    inner_port: int
+    listen: str
 
     @property
     def volumes(self) -> tuple[str, str]:
@@ -127,10 +136,15 @@ class Host:
         return replace(self, people=tuple(p for p in self.people if p.name != name))
 
     def workspace(self, person: Person) -> Workspace:
+        """The person with every setting resolved. An on-demand workspace publishes sshd
+        on 127.0.0.1 only, at its inner port; systemd listens on its port instead."""
         s = self.settings
         address = s.publish_address
         if ":" in address:
             address = f"[{address}]"
+        on_demand = s.on_demand if person.on_demand is None else person.on_demand
+        inner = person.port + s.inner_offset
+        outer = f"{address}:{person.port}" if address else f"{person.port}"
         return Workspace(
             name=person.name,
             port=person.port,
@@ -139,16 +153,22 @@ class Host:
             image=person.image or s.image,
             cpus=s.cpus if person.cpus is None else person.cpus,
             pids=person.pids or s.pids,
-            publish=f"{address}:{person.port}:22" if address else f"{person.port}:22",
+            publish=f"127.0.0.1:{inner}:22" if on_demand else f"{outer}:22",
             generation=person.generation,
+            on_demand=on_demand,
+            idle_stop=person.idle_stop or s.idle_stop,
+            inner_port=inner,
+            listen=outer,
         )
 
     def workspaces(self) -> list[Workspace]:
         return [self.workspace(p) for p in self.people]
 
     def predecessors(self) -> dict[str, str]:
-        """Whom each person's start waits for: people in port order, dealt into lanes."""
-        order = [p.name for p in sorted(self.people, key=lambda p: p.port)]
+        """Whom each always-on person's start waits for: those in port order, dealt into
+        lanes."""
+        order = [w.name for w in sorted(self.workspaces(), key=lambda w: w.port)
+                 if not w.on_demand]
         lanes = self.settings.start_lanes
         return {name: order[n - lanes] for n, name in enumerate(order) if n >= lanes}
 

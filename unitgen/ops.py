@@ -31,6 +31,37 @@ def timer(name: str) -> str:
     return f"wormhole-backup@{name}.timer"
 
 
+def proxy(name: str) -> str:
+    return f"wormhole-proxy@{name}.service"
+
+
+def socket(name: str) -> str:
+    return f"wormhole-proxy@{name}.socket"
+
+
+def entry(host: Host, name: str) -> str:
+    """The unit that brings a workspace up: its socket when it works on demand."""
+    return socket(name) if host.workspace(host.person(name)).on_demand else unit(name)
+
+
+def all_units(name: str) -> list[str]:
+    """Every unit a person's workspace may have running, entry first."""
+    return [socket(name), proxy(name), unit(name), timer(name), f"wormhole-data@{name}.service"]
+
+
+def switch(root: Root, before: Host, after: Host, name: str) -> None:
+    """Install `after` and, when the person's way of running changed, stop the old entry
+    and start the new one."""
+    from unitgen import systemctl
+
+    old, new = entry(before, name), entry(after, name)
+    if root.live and old != new:
+        systemctl.stop(*([socket(name), proxy(name)] if old == socket(name) else [old]))
+    install(root, after)
+    if root.live and old != new:
+        systemctl.start(new)
+
+
 def batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 

@@ -57,11 +57,11 @@ def _installed(host: Host) -> list[str]:
                   if n.rpartition("/")[0] in folders and not n.endswith(".j2"))
 
 
-def _links(name: str, text: str, instances: list[str]) -> dict[str, Artifact]:
+def _links(path: str, text: str, instances: list[str]) -> dict[str, Artifact]:
     """What `systemctl enable` would link, for the unit or for each person's instance."""
-    base = name.rpartition("/")[2]
+    base = path.rpartition("/")[2]
     units = [base.replace("@.", f"@{i}.") for i in instances] if "@." in base else [base]
-    return {f"{UNIT_DIR}/{target}.wants/{unit}": Artifact(link=f"{UNIT_DIR}/{base}")
+    return {f"{UNIT_DIR}/{target}.wants/{unit}": Artifact(link=path)
             for target in " ".join(WANTED_BY.findall(text)).split() for unit in units}
 
 
@@ -74,17 +74,27 @@ def render(host: Host) -> dict[str, Artifact]:
     files = {CONFIG: Artifact(registry.dump_settings(host.settings), keep=True)}
     if host.firewall:
         files[FIREWALL] = Artifact(registry.dump_firewall(True))
-    instances = [p.name for p in host.people]
+    everyone = [w.name for w in host.workspaces()]
+    always = [w.name for w in host.workspaces() if not w.on_demand]
     for name in _installed(host):
         text = _template(name, host, **_context(host))
         path, mode = _destination(name)
         files[path] = Artifact(text, mode=mode)
-        files.update(_links(name, text, instances))
+        files.update(_links(path, text, always if name == "wormhole@.service" else everyone))
     previous = host.predecessors()
     for person, w in zip(host.people, host.workspaces(), strict=True):
+        dropins = f"{UNIT_DIR}/wormhole@{w.name}.service.d"
         if w.name in previous:
-            order = _template("start-order.conf.j2", host, w=w, previous=previous[w.name])
-            files[f"{UNIT_DIR}/wormhole@{w.name}.service.d/10-start-order.conf"] = Artifact(order)
+            order = Artifact(_template("start-order.conf.j2", host, w=w,
+                                       previous=previous[w.name]))
+            files[f"{dropins}/10-start-order.conf"] = order
+            files[f"{UNIT_DIR}/wormhole-data@{w.name}.service.d/10-start-order.conf"] = order
+        if w.on_demand:
+            files[f"{dropins}/20-on-demand.conf"] = Artifact(
+                _template("on-demand.conf.j2", host, w=w))
+            socket = f"{UNIT_DIR}/wormhole-proxy@{w.name}.socket"
+            files[socket] = Artifact(_template("proxy.socket.j2", host, w=w))
+            files.update(_links(socket, files[socket].text, []))
         files[f"{PEOPLE}/{w.name}.toml"] = Artifact(registry.dump_person(person))
         files[f"{ETC}/env/{w.name}.env"] = Artifact(_template("person.env.j2", host, w=w))
         keys = _template("authorized_keys.j2", host, w=w)

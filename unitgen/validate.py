@@ -192,6 +192,19 @@ def pids(value: object, where: str = "--pids") -> int:
     return _int(value, where, 32, 4_194_304)
 
 
+TIMESPAN = re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII)
+
+
+def timespan(value: object, where: str = "--idle-stop") -> str:
+    return _pattern(TIMESPAN, "a systemd time span", "1h or 30min")(value, where)
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadInput(f"{where} = {value!r} is not true or false; give one of them")
+    return value
+
+
 SETTINGS = {
     "image": lambda v, at: image(_str(v, at), at),
     "memory": lambda v, at: memory(_str(v, at), at),
@@ -207,10 +220,12 @@ SETTINGS = {
     "backup_keep": lambda v, at: _int(v, at, 1, 1000),
     "backup_schedule": _pattern(re.compile(r"[A-Za-z0-9 ,:*/.~-]{1,100}", re.ASCII),
                                 "a systemd calendar event", "daily or *-*-* 03:00"),
-    "backup_spread": _pattern(re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII),
-                              "a systemd time span", "1h or 30min"),
+    "backup_spread": lambda v, at: timespan(v, at),
     "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
     "start_lanes": lambda v, at: _int(v, at, 1, 64),
+    "on_demand": _bool,
+    "idle_stop": timespan,
+    "inner_offset": lambda v, at: _int(v, at, 1, 60000),
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
@@ -226,6 +241,8 @@ def settings(table: dict, where: str) -> Settings:
         raise BadInput(
             f"{where}: port_min {result.port_min} is above port_max {result.port_max}; swap them"
         )
+    if result.port_max + result.inner_offset > 65535:
+        raise BadInput(f"{where}: port_max + inner_offset is above 65535; lower inner_offset")
     return result
 
 
@@ -249,6 +266,8 @@ PERSON = {
     "image": lambda v, at: image(_str(v, at), at),
     "cpus": cpus,
     "pids": pids,
+    "on_demand": _bool,
+    "idle_stop": timespan,
     "generation": lambda v, at: _int(v, at, 0, 1_000_000),
 }
 

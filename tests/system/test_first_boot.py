@@ -38,6 +38,7 @@ def fresh(tmp_path_factory, make_key):
     lines = ["[firewall]", "enabled = true", "", "[admin]", f'keys = ["{public(admin)}"]']
     for name, key in people.items():
         lines += ["", f"[people.{name}]", f'keys = ["{public(key)}"]']
+    lines += ["on_demand = true"]  # the last person, jon, works on demand
     source = folder / "people.toml"
     source.write_text("\n".join(lines) + "\n")
     config = folder / "host.ign"
@@ -73,6 +74,7 @@ def test_ignition_provisions_a_host_that_serves_everyone_after_a_reboot(fresh):
         assert done.returncode == 0, (name, done.stderr)
         assert done.stdout.startswith("uid=1000(user)")
         assert host.exec("systemctl", "is-active", f"wormhole@{name}").stdout == "active\n"
+    assert host.exec("systemctl", "is-active", "wormhole-proxy@jon.socket").stdout == "active\n"
     timers = host.exec("systemctl", "list-timers", "--all", "--no-pager").stdout
     assert all(f"wormhole-backup@{name}.timer" in timers for name in people)
     assert host.exec("systemctl", "is-active", "wormhole-firewall").stdout == "active\n"

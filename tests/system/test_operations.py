@@ -53,10 +53,11 @@ def test_status_shows_each_state_and_the_oom_kill(host, board):
     assert kim["last_login"] and time.time() - kim["last_login"] < 600
     assert (lee["unit"], lee["container"], lee["memory"]) == ("inactive (dead)", "none", None)
     assert max_["unit"] == "failed (failed)"
-    assert rows[""] | {"memory": 0} == {"running": 1, "failed": 1, "stopped": 1, "memory": 0}
+    assert rows[""] | {"memory": 0} == {"running": 1, "idle": 0, "failed": 1, "stopped": 1,
+                                        "memory": 0}
     table = host.unitgen("status", "kim", "lee", "max").stdout.splitlines()
     assert table[0].split()[:4] == ["USER", "PORT", "UNIT", "CONTAINER"]
-    assert table[-1].startswith("1 running, 1 failed, 1 stopped; memory in use ")
+    assert table[-1].startswith("1 running, 0 idle, 1 failed, 1 stopped; memory in use ")
 
 
 def test_status_of_everyone_answers_in_one_call_per_source(host, board):
