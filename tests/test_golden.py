@@ -89,7 +89,8 @@ def test_generated_file_has_the_expected_keys_and_values(path, name, checks):
         assert [v for k, v in sections[section] if k == key] == values, dotted
     if "docker-run" in checks:
         run = next(v for k, v in sections["Service"]
-                   if k.startswith("ExecStart") and v.startswith("/usr/bin/docker run "))
+                   if k.startswith("ExecStart") and "/usr/bin/docker run " in v)
+        run = run[run.index("/usr/bin/docker run "):].split("; }")[0]
         for args in checks["docker-run"]["args"]:
             assert f" {args} " in f" {run} ", args
         if checks["docker-run"].get("publish-once"):

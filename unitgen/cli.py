@@ -183,6 +183,8 @@ def add(
         for missing in sorted({w.image for w in added if not engine.has_image(w.image)}):
             typer.echo(f"warning: image {missing} is not on this host; build it with: "
                        "unitgen image build", err=True)
+        for w in added:  # created now, so that a start only starts
+            engine.create_volumes(w.name, w.volumes)
         names = [w.name for w in added]
         sockets_ = [ops.socket(w.name) for w in added if w.on_demand]
         services = [unit(w.name) for w in added if start and not w.on_demand]

@@ -105,6 +105,13 @@ def volumes_of(user: str) -> list[str]:
     return sorted(v.name for v in found)
 
 
+def create_volumes(user: str, volumes: tuple[str, ...]) -> None:
+    """Create a person's volumes if missing (the data unit does the same at start)."""
+    engine = client()
+    for name in volumes:
+        engine.volumes.create(name, labels={"wormhole.user": user})
+
+
 def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> None:
     """Create the two volumes and fill them from a verified archive, in a container with
     no network and a read-only root; on failure the new volumes are removed again."""
@@ -112,8 +119,7 @@ def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> N
 
     engine = client()
     home, hostkeys = volumes
-    for name in volumes:
-        engine.volumes.create(name, labels={"wormhole.user": user})
+    create_volumes(user, volumes)
     mounts = [
         docker.types.Mount("/archive", str(archive.parent), type="bind", read_only=True),
         docker.types.Mount("/restore/home", home, type="volume", no_copy=True),
