@@ -22,6 +22,8 @@ KEY = f"{REMOTE}/id_ed25519"
 COPIED = ("probe.py", "seed.sh", "bench-attached@.service", "bench-attached.target")
 SETTLE_LIMIT = 60
 SETTLED_CORES = 0.05
+BUSY_CORES = 0.5
+FALLING = 0.9
 
 # Between ways: stop every workspace unit, remove every container, volume and unit file
 # of any way, and restart the engine, so each way starts from the same empty host.
@@ -60,8 +62,8 @@ def lab_host() -> Iterator[Host]:
     """A booted host with the workspace image, unitgen, the probe and the bench key."""
     found = leftovers()
     if found:
-        sys.exit(f"bench: {' and '.join(found)} from a previous run are still there; "
-                 f"remove them with: docker rm -f {NAME}; docker volume rm {VOLUME}")
+        sys.exit(f"bench: a previous run left {' and '.join(found)}; refusing to run. "
+                 f"Remove them with: docker rm -f {NAME}; docker volume rm {VOLUME}")
     handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     host = Host(NAME)
     try:
@@ -122,14 +124,18 @@ def wipe(host: Host) -> None:
 
 
 def settle(host: Host) -> float:
-    """Wait until the host container uses less than SETTLED_CORES of a core over 2 s
-    (at most SETTLE_LIMIT s); return the seconds waited."""
-    began = time.monotonic()
+    """Wait until the host is quiet: its CPU use over 2 s below SETTLED_CORES, or below
+    BUSY_CORES and no longer falling (N idle workspaces have a floor of their own); at most
+    SETTLE_LIMIT s. Return the seconds waited."""
+    began, last = time.monotonic(), None
     while time.monotonic() - began < SETTLE_LIMIT:
-        before = cpu_seconds(host)
+        used = cpu_seconds(host)
         time.sleep(2)
-        if (cpu_seconds(host) - before) / 2 < SETTLED_CORES:
+        used = (cpu_seconds(host) - used) / 2
+        if used < SETTLED_CORES or (last is not None and used < BUSY_CORES
+                                    and used >= FALLING * last):
             break
+        last = used
     return time.monotonic() - began
 
 

@@ -25,25 +25,34 @@ def login_limit(count: int) -> float:
 
 def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
             logins: int) -> dict:
-    n = len(everyone)
-    figures = {"load_before": list(os.getloadavg()), **way.prepare(host, everyone, key)}
-    figures["settle_s"] = settle(host)
+    n, phases = len(everyone), {}
+
+    def phase(name: str, work, *args):
+        began = time.monotonic()
+        result = work(*args)
+        phases[name] = phases.get(name, 0) + time.monotonic() - began
+        return result
+
+    figures = {"load_before": list(os.getloadavg()),
+               **phase("prepare", way.prepare, host, everyone, key)}
+    phase("settle", settle, host)
     before = probe(host, "procs")
     step(f"{way.name} N={n}: starting")
-    figures["bringup"] = bring_up(host, way, everyone)
+    figures["bringup"] = phase("bringup", bring_up, host, way, everyone)
     step(f"{way.name} N={n}: {figures['bringup']['up']} up; idle for {idle:g} s")
-    settle(host)
-    figures["idle_cpu"] = idle_cpu(host, idle)
-    figures["memory_mib"] = memory(before, probe(host, "procs"), way.supervisor, n)
+    phase("settle", settle, host)
+    figures["idle_cpu"] = phase("idle", idle_cpu, host, idle)
+    figures["memory_mib"] = memory(before, phase("memory", probe, host, "procs"),
+                                   way.supervisor, n)
     step(f"{way.name} N={n}: {logins} logins with {n} running")
-    figures["login_ms"] = {"all": login_times(host, everyone, logins)}
-    figures.update(way.figures(host, everyone))
+    figures["login_ms"] = {"all": phase("logins_all", login_times, host, everyone, logins)}
+    figures.update(phase("way_figures", way.figures, host, everyone))
     if n > 1:
-        way.keep_one(host, everyone)
-        settle(host)
+        phase("keep_one", way.keep_one, host, everyone)
+        phase("settle", settle, host)
     step(f"{way.name} N={n}: {logins} logins with 1 running")
-    figures["login_ms"]["one"] = login_times(host, everyone[:1], logins)
-    return figures
+    figures["login_ms"]["one"] = phase("logins_one", login_times, host, everyone[:1], logins)
+    return {**figures, "phases_s": phases}
 
 
 def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:

@@ -177,38 +177,41 @@ def cpuacct() -> str:
     sys.exit("probe: no cpuacct cgroup found for this host (cgroup v1 is needed)")
 
 
+def port_list(text: str) -> list[int]:
+    return [int(port) for port in text.split(",")]
+
+
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="probe")
     sub = parser.add_subparsers(dest="what", required=True)
     up = sub.add_parser("bringup")
     up.add_argument("--limit", type=float, required=True)
-    for command in (up, sub.add_parser("logins")):
-        command.add_argument("--key", required=True)
-        command.add_argument("--ports", required=True,
-                             type=lambda text: [int(p) for p in text.split(",")])
-    sub.choices["logins"].add_argument("--count", type=int, required=True)
-    sub.choices["logins"].add_argument("--limit", type=float, required=True)
-    sub.add_parser("time").add_argument("--repeat", type=int, default=1)
+    up.add_argument("--key", required=True)
+    up.add_argument("--ports", type=port_list, required=True)
+    up.add_argument("command", nargs="+")
+    timed_logins = sub.add_parser("logins")
+    timed_logins.add_argument("--key", required=True)
+    timed_logins.add_argument("--ports", type=port_list, required=True)
+    timed_logins.add_argument("--count", type=int, required=True)
+    timed_logins.add_argument("--limit", type=float, required=True)
+    timer = sub.add_parser("time")
+    timer.add_argument("--repeat", type=int, default=1)
+    timer.add_argument("command", nargs="+")
     sub.add_parser("procs")
     sub.add_parser("cpuacct")
-    for command in (up, sub.choices["time"]):
-        command.add_argument("command", nargs="+")
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse()
-    if args.what == "bringup":
-        result = asyncio.run(bring_up(args.command, args.ports, args.key, args.limit))
-    elif args.what == "logins":
-        result = logins(args.ports, args.key, args.count, args.limit)
-    elif args.what == "time":
-        result = timed(args.command, args.repeat)
-    elif args.what == "procs":
-        result = procs()
-    else:
-        result = cpuacct()
-    json.dump(result, sys.stdout)
+    work = {
+        "bringup": lambda: asyncio.run(bring_up(args.command, args.ports, args.key, args.limit)),
+        "logins": lambda: logins(args.ports, args.key, args.count, args.limit),
+        "time": lambda: timed(args.command, args.repeat),
+        "procs": procs,
+        "cpuacct": cpuacct,
+    }
+    json.dump(work[args.what](), sys.stdout)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,13 @@ def table(document: dict) -> str:
     return "\n".join(lines)
 
 
+def nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def plot(document: dict) -> Path:
-    """Bring-up time and memory per workspace against N, one line per way."""
+    """Bring-up time and memory per workspace against N, one line per way; a bring-up
+    with failures has no point."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,13 +71,14 @@ def plot(document: dict) -> Path:
         points = [(run["workspaces"], run["ways"][way]) for run in document["runs"]
                   if way in run["ways"]]
         n = [size for size, _ in points]
-        up.plot(n, [w["bringup"]["last_up_s"] for _, w in points], "o-", label=way)
+        up.plot(n, [nan_if_none(w["bringup"]["seconds"]) for _, w in points], "o-", label=way)
         mem.plot(n, [w["memory_mib"]["total"] for _, w in points], "o-", label=way)
     machine = document["machine"]
     for axes, title in ((up, "bring-up: start until every ssh login works (s)"),
                         (mem, "host memory per idle workspace (MiB PSS)")):
         axes.set_title(title, fontsize=10)
         axes.set_xlabel("workspaces (N)")
+        axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(f"unitgen {document['unitgen']['commit'][:10]}, {machine['cores']} cores, "

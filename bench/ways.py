@@ -59,6 +59,13 @@ def unit_failures(host: Host, prefix: str, everyone: list[Person]) -> list[str]:
     return failed
 
 
+def listed(text: str) -> list:
+    """The workspaces in the JSON of `unitgen status` ({"workspaces": [...], ...}) or of
+    `unitgen list` ([...])."""
+    found = json.loads(text)
+    return found["workspaces"] if isinstance(found, dict) else found
+
+
 class Way(ABC):
     name = ""
     supervisor = ""  # the prefix of the units whose processes supervise a workspace
@@ -104,8 +111,8 @@ class Unitgen(Supervised):
                       f"{PEOPLE}/people.toml")["runs"][0]
         if added["status"]:
             raise RuntimeError(f"unitgen add --from failed: {added['stderr']}")
-        listed = json.loads(host.unitgen("list", "--json").stdout)
-        ports = sorted((row["user"], row["port"]) for row in listed)
+        rows = listed(host.unitgen("list", "--json").stdout)
+        ports = sorted((row["user"], row["port"]) for row in rows)
         if ports != everyone:
             raise RuntimeError(f"unitgen allocated other ports than 2200 up: {ports}")
         return {"add_seconds": added["seconds"]}
@@ -117,7 +124,7 @@ class Unitgen(Supervised):
         command = ["unitgen", "status" if has_status else "list", "--json"]
         runs = probe(host, "time", "--repeat", str(STATUS_RUNS), "--", *command)["runs"]
         for done in runs:
-            if done["status"] or len(json.loads(done["stdout"])) != len(everyone):
+            if done["status"] or len(listed(done["stdout"])) != len(everyone):
                 raise RuntimeError(f"{' '.join(command)} failed: {done['stderr']}")
         seconds = [done["seconds"] for done in runs]
         return {"status": {"command": " ".join(command), "runs_s": seconds,

@@ -236,7 +236,7 @@ def remove(
             if not no_backup:
                 final = ops.backup(root, host, [user], lambda _: None)[user]
                 typer.echo(f"final backup: {final}")
-            systemctl.stop(*ops.all_units(user))
+            systemctl.stop(*ops.all_units(host, user))
         ops.install(root, host.without(user))
     typer.echo(f"removed {user}")
     if purge:

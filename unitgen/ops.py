@@ -44,9 +44,10 @@ def entry(host: Host, name: str) -> str:
     return socket(name) if host.workspace(host.person(name)).on_demand else unit(name)
 
 
-def all_units(name: str) -> list[str]:
+def all_units(host: Host, name: str) -> list[str]:
     """Every unit a person's workspace may have running, entry first."""
-    return [socket(name), proxy(name), unit(name), timer(name), f"wormhole-data@{name}.service"]
+    entries = [socket(name), proxy(name)] if entry(host, name) == socket(name) else []
+    return [*entries, unit(name), timer(name), f"wormhole-data@{name}.service"]
 
 
 def switch(root: Root, before: Host, after: Host, name: str) -> None:

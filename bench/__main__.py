@@ -1,0 +1,112 @@
+"""python -m bench --workspaces N [--ways unitgen,seed,attached] [--sweep] [--idle SECONDS]
+[--logins K]: run the same N workspaces three ways on a fresh lab host and compare."""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench import report
+from bench.lab import Interrupted, lab_host, public_key, step, wipe
+from bench.measure import measure
+from bench.ways import FIRST_PORT, WAYS, Person, people, write_people
+from tests.lab.host import TOP, Host
+
+PORT_MAX = 2999
+SWEEP = (1, 2, 5, 10)  # tenths of N: 50, 100, 250, 500 for N = 500
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Run the same N "
+                                     "workspaces three ways on a fresh lab host and compare.")
+    parser.add_argument("--workspaces", type=int, required=True, metavar="N")
+    parser.add_argument("--ways", default=",".join(WAYS), type=lambda text: text.split(","))
+    parser.add_argument("--sweep", action="store_true",
+                        help="also measure at N/10, N/5 and N/2")
+    parser.add_argument("--idle", type=float, default=60, metavar="SECONDS",
+                        help="how long all N sit idle for the CPU figure")
+    parser.add_argument("--logins", type=int, default=200, metavar="K",
+                        help="timed logins with N running, and with 1 running")
+    args = parser.parse_args()
+    unknown = sorted(set(args.ways) - set(WAYS))
+    if unknown or not args.ways:
+        parser.error(f"--ways: unknown way {unknown}; choose from {','.join(WAYS)}")
+    if not 1 <= args.workspaces <= PORT_MAX - FIRST_PORT + 1:
+        parser.error(f"--workspaces: give 1 to {PORT_MAX - FIRST_PORT + 1}")
+    if args.idle <= 0 or args.logins < 1:
+        parser.error("--idle must be above 0 and --logins at least 1")
+    return args
+
+
+def sizes(n: int, sweep: bool) -> list[int]:
+    return sorted({max(1, n * tenths // 10) for tenths in SWEEP}) if sweep else [n]
+
+
+def machine(host: Host) -> dict:
+    pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cores": os.cpu_count(), "memory_gib": pages / 2**30,
+            "kernel": platform.release(),
+            "engine": host.exec("docker", "version", "--format", "{{.Server.Version}}")
+            .stdout.strip(),
+            "systemd": host.exec("systemctl", "--version").stdout.splitlines()[0]}
+
+
+def commit() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(TOP), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "unitgen", "units", "image"))}
+
+
+def one_way(host: Host, name: str, everyone: list[Person], key: str,
+            args: argparse.Namespace) -> dict:
+    """Clear the host, then measure one way."""
+    step(f"{name} N={len(everyone)}: clearing the host")
+    began = time.monotonic()
+    wipe(host)
+    write_people(host, everyone, key)
+    cleared = time.monotonic()
+    figures = measure(host, WAYS[name], everyone, key, args.idle, args.logins)
+    return {**figures, "clear_s": cleared - began, "wall_s": time.monotonic() - began}
+
+
+def run(args: argparse.Namespace) -> dict:
+    document = {"started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "complete": False, "unitgen": commit(),
+                "settings": {"workspaces": args.workspaces, "ways": args.ways,
+                             "sizes": sizes(args.workspaces, args.sweep), "idle_s": args.idle,
+                             "logins": args.logins},
+                "runs": []}
+    with lab_host() as host:
+        document["machine"] = machine(host)
+        key = public_key(host)
+        for n in document["settings"]["sizes"]:
+            everyone = people(n)
+            document["runs"].append({"workspaces": n, "ways": {}})
+            for name in args.ways:
+                document["runs"][-1]["ways"][name] = one_way(host, name, everyone, key, args)
+                report.write(document)
+    document["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document["complete"] = True
+    return document
+
+
+def main() -> None:
+    args = parse()
+    try:
+        document = run(args)
+    except Interrupted as signal:
+        sys.exit(f"bench: interrupted by {signal}; the lab host was removed")
+    result = report.write(document)
+    image = report.plot(document)
+    print(report.table(document))
+    print(f"results: {result.relative_to(TOP)}\nplot: {image.relative_to(TOP)}")
+
+
+if __name__ == "__main__":
+    main()
