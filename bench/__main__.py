@@ -2,15 +2,12 @@
 [--logins K]: run the same N workspaces three ways on a fresh lab host and compare."""
 
 import argparse
-import os
-import platform
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 
 from bench import report
-from bench.lab import Interrupted, lab_host, public_key, step, wipe
+from bench.lab import Interrupted, commit, lab_host, machine, public_key, step, wipe
 from bench.measure import measure
 from bench.ways import FIRST_PORT, WAYS, Person, people, write_people
 from tests.lab.host import TOP, Host
@@ -43,24 +40,6 @@ def parse() -> argparse.Namespace:
 
 def sizes(n: int, sweep: bool) -> list[int]:
     return sorted({max(1, n * tenths // 10) for tenths in SWEEP}) if sweep else [n]
-
-
-def machine(host: Host) -> dict:
-    pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"cores": os.cpu_count(), "memory_gib": pages / 2**30,
-            "kernel": platform.release(),
-            "engine": host.exec("docker", "version", "--format", "{{.Server.Version}}")
-            .stdout.strip(),
-            "systemd": host.exec("systemctl", "--version").stdout.splitlines()[0]}
-
-
-def commit() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(TOP), *args], capture_output=True, text=True,
-                              check=True).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"),
-            "dirty": bool(git("status", "--porcelain", "--", "unitgen", "units", "image"))}
 
 
 def one_way(host: Host, name: str, everyone: list[Person], key: str,

@@ -2,6 +2,8 @@
 previous run's is still there, and destroyed on any exit, SIGINT and SIGTERM included."""
 
 import json
+import os
+import platform
 import signal
 import subprocess
 import sys
@@ -12,10 +14,9 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
-from tests.lab.host import Host, build_wheels, build_workspace_image, run
+from tests.lab.host import TOP, Host, build_wheels, build_workspace_image, run
 
 NAME = "wormhole-bench"
-VOLUME = f"{NAME}-docker"
 HERE = Path(__file__).resolve().parent
 REMOTE = "/var/lib/bench"
 KEY = f"{REMOTE}/id_ed25519"
@@ -44,12 +45,16 @@ class Interrupted(Exception):
     """SIGINT or SIGTERM arrived: unwind so that the host is destroyed."""
 
 
-def leftovers() -> list[str]:
+def volume(name: str) -> str:
+    return f"{name}-docker"
+
+
+def leftovers(name: str) -> list[str]:
     found = []
-    if run("docker", "container", "inspect", NAME, check=False).returncode == 0:
-        found.append(f"container {NAME}")
-    if run("docker", "volume", "inspect", VOLUME, check=False).returncode == 0:
-        found.append(f"volume {VOLUME}")
+    if run("docker", "container", "inspect", name, check=False).returncode == 0:
+        found.append(f"container {name}")
+    if run("docker", "volume", "inspect", volume(name), check=False).returncode == 0:
+        found.append(f"volume {volume(name)}")
     return found
 
 
@@ -58,21 +63,22 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 @contextmanager
-def lab_host() -> Iterator[Host]:
-    """A booted host with the workspace image, unitgen, the probe and the bench key."""
-    found = leftovers()
+def lab_host(name: str = NAME) -> Iterator[Host]:
+    """A booted host named `name` with the workspace image, unitgen, the probe and the
+    bench key."""
+    found = leftovers(name)
     if found:
         sys.exit(f"bench: a previous run left {' and '.join(found)}; refusing to run. "
-                 f"Remove them with: docker rm -f {NAME}; docker volume rm {VOLUME}")
+                 f"Remove them with: docker rm -f {name}; docker volume rm {volume(name)}")
     handlers = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    host = Host(NAME)
+    host = Host(name)
     try:
         with tempfile.TemporaryDirectory(prefix="wormhole-bench-") as temp:
             step("building the workspace image and unitgen's wheels")
             build_workspace_image()
             wheels = build_wheels(Path(temp) / "wheels")
-            step(f"booting the lab host {NAME}")
-            host = Host.start(NAME)
+            step(f"booting the lab host {name}")
+            host = Host.start(name)
             host.load_image()
             host.install_unitgen(wheels)
             provision(host, Path(temp))
@@ -80,7 +86,7 @@ def lab_host() -> Iterator[Host]:
     finally:
         for s in handlers:
             signal.signal(s, signal.SIG_IGN)
-        step(f"removing the lab host {NAME} and its volume")
+        step(f"removing the lab host {name} and its volume")
         host.destroy()
         for s, handler in handlers.items():
             signal.signal(s, handler)
@@ -96,6 +102,26 @@ def provision(host: Host, temp: Path) -> None:
         source = HERE / name if name in COPIED else temp / name
         run("docker", "cp", str(source), f"{host.name}:{REMOTE}/{name}")
     host.exec("chmod", "0600", KEY)
+
+
+def machine(host: Host) -> dict:
+    pages = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return {"cores": os.cpu_count(), "memory_gib": pages / 2**30,
+            "kernel": platform.release(),
+            "engine": host.exec("docker", "version", "--format", "{{.Server.Version}}")
+            .stdout.strip(),
+            "systemd": host.exec("systemctl", "--version").stdout.splitlines()[0]}
+
+
+def commit() -> dict:
+    """The unitgen commit measured; dirty = uncommitted changes to unitgen itself."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(TOP), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "unitgen", "units", "image"))}
 
 
 def public_key(host: Host) -> str:

@@ -23,16 +23,20 @@ def login_limit(count: int) -> float:
     return 60 + 5 * count
 
 
-def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
-            logins: int) -> dict:
-    n, phases = len(everyone), {}
+class Phases(dict):
+    """Seconds spent in each named step, summed over its repeats: phase(name, work, *args)
+    runs work(*args), adds its wall time to the step's and returns its result."""
 
-    def phase(name: str, work, *args):
+    def __call__(self, name: str, work, *args):
         began = time.monotonic()
         result = work(*args)
-        phases[name] = phases.get(name, 0) + time.monotonic() - began
+        self[name] = self.get(name, 0) + time.monotonic() - began
         return result
 
+
+def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
+            logins: int) -> dict:
+    n, phase = len(everyone), Phases()
     figures = {"load_before": list(os.getloadavg()),
                **phase("prepare", way.prepare, host, everyone, key)}
     phase("settle", settle, host)
@@ -52,7 +56,7 @@ def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
         phase("settle", settle, host)
     step(f"{way.name} N={n}: {logins} logins with 1 running")
     figures["login_ms"]["one"] = phase("logins_one", login_times, host, everyone[:1], logins)
-    return {**figures, "phases_s": phases}
+    return {**figures, "phases_s": dict(phase)}
 
 
 def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:

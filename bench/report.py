@@ -30,7 +30,10 @@ def paths(document: dict) -> tuple[Path, Path]:
 
 
 def write(document: dict) -> Path:
-    result, _ = paths(document)
+    return save(paths(document)[0], document)
+
+
+def save(result: Path, document: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     result.write_text(json.dumps(document, indent=1) + "\n")
     return result

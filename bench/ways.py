@@ -12,6 +12,7 @@ PEOPLE = f"{REMOTE}/people"
 FIRST_PORT = 2200
 UNIT_DIR = "/etc/systemd/system"
 STATUS_RUNS = 5
+PUBLISH = 'publish_address = "127.0.0.1"\n'
 
 # Each person's key file and port, for the seed loop and the attached units.
 WRITE_PEOPLE = """
@@ -29,7 +30,9 @@ Person = tuple[str, int]
 
 
 def people(n: int) -> list[Person]:
-    return [(f"p{i:03d}", FIRST_PORT + i - 1) for i in range(1, n + 1)]
+    """p001... (wider past 999, so that name order stays port order), ports 2200 up."""
+    width = max(3, len(str(n)))
+    return [(f"p{i:0{width}d}", FIRST_PORT + i - 1) for i in range(1, n + 1)]
 
 
 def write_people(host: Host, everyone: list[Person], key: str) -> None:
@@ -37,9 +40,27 @@ def write_people(host: Host, everyone: list[Person], key: str) -> None:
     host.exec("sh", "-c", WRITE_PEOPLE, "sh", PEOPLE, key, input=lines)
 
 
-def people_file(everyone: list[Person], key: str) -> str:
-    """unitgen's people file: one [people.NAME] table each; unitgen allocates the ports."""
-    return "".join(f'[people.{name}]\nkeys = ["{key}"]\n\n' for name, _ in everyone)
+def people_file(everyone: list[Person], key: str, extra: str = "") -> str:
+    """unitgen's people file: one [people.NAME] table each, with the `extra` lines;
+    unitgen allocates the ports."""
+    return "".join(f'[people.{name}]\nkeys = ["{key}"]\n{extra}\n' for name, _ in everyone)
+
+
+def register(host: Host, everyone: list[Person], key: str, config: str,
+             extra: str = "") -> dict:
+    """Write the config, then time `unitgen add --from` with everyone (each table with the
+    `extra` lines), and check that unitgen gave them ports 2200 up in name order."""
+    host.put("/etc/wormhole/wormhole.toml", config)
+    host.put(f"{PEOPLE}/people.toml", people_file(everyone, key, extra))
+    added = probe(host, "time", "--", "unitgen", "add", "--from", f"{PEOPLE}/people.toml",
+                  timeout=600 + 2 * len(everyone))["runs"][0]
+    if added["status"]:
+        raise RuntimeError(f"unitgen add --from failed: {added['stderr']}")
+    rows = listed(host.unitgen("list", "--json").stdout)
+    ports = sorted((row["user"], row["port"]) for row in rows)
+    if ports != everyone:
+        raise RuntimeError(f"unitgen allocated other ports than 2200 up: {ports}")
+    return {"add_seconds": added["seconds"]}
 
 
 def units(prefix: str, everyone: list[Person]) -> list[str]:
@@ -105,17 +126,7 @@ class Unitgen(Supervised):
 
     def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
         # The admin's config: publish on 127.0.0.1, as the seed loop does.
-        host.put("/etc/wormhole/wormhole.toml", 'publish_address = "127.0.0.1"\n')
-        host.put(f"{PEOPLE}/people.toml", people_file(everyone, key))
-        added = probe(host, "time", "--", "unitgen", "add", "--from",
-                      f"{PEOPLE}/people.toml")["runs"][0]
-        if added["status"]:
-            raise RuntimeError(f"unitgen add --from failed: {added['stderr']}")
-        rows = listed(host.unitgen("list", "--json").stdout)
-        ports = sorted((row["user"], row["port"]) for row in rows)
-        if ports != everyone:
-            raise RuntimeError(f"unitgen allocated other ports than 2200 up: {ports}")
-        return {"add_seconds": added["seconds"]}
+        return register(host, everyone, key, PUBLISH)
 
     def figures(self, host: Host, everyone: list[Person]) -> dict:
         """The wall time of `unitgen status --json`, or of `unitgen list --json` while

@@ -9,4 +9,4 @@ bash "$top/tests/setup.sh"
 cd "$top"
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q -m "not system" "$@"
-.venv/bin/python -m pytest -q -m system "$@"
+.venv/bin/python -m pytest -q --durations=15 -m system "$@"

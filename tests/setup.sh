@@ -21,8 +21,8 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "setup: starting dockerd"
-  setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
-  echo $! >"$state/dockerd.pid"
+  # -f: dockerd runs in its own session, never a job of this script.
+  setsid -f dockerd --pidfile "$state/dockerd.pid" >/var/log/dockerd.log 2>&1 </dev/null
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start, see /var/log/dockerd.log" >&2; exit 1; }
 fi
@@ -56,8 +56,10 @@ bootstrap_image() {
 
 host_pkgs=systemd,systemd-sysv,dbus,docker.io,iptables,iproute2,openssh-client,procps,kmod,ca-certificates
 bootstrap_image debian:bookworm-slim "" &
+slim=$!
 bootstrap_image wormhole-lab/host-base:1 'CMD ["/sbin/init"]' --include="$host_pkgs" &
-wait %1 && wait %2
+base=$!
+wait "$slim" && wait "$base"
 
 # The admin's host: the same systemd host with python3 to run unitgen on it
 # (rebuilt from the layer cache in a second when nothing changed).

@@ -70,21 +70,6 @@ def read_keys(paths: list[Path]) -> tuple[sshkeys.PublicKey, ...]:
     return tuple(found)
 
 
-def pick_port(host: Host, wanted: int | None, busy: set[int]) -> int:
-    if wanted is not None:
-        validate.port(wanted, host)
-        if wanted in busy:
-            raise BadInput(f"--port: port {wanted} is in use on this host; pick another "
-                           "or leave --port out")
-        return wanted
-    port = next((n for n in host.free_ports() if n not in busy), None)
-    if port is None:
-        s = host.settings
-        raise BadInput(f"no free port left in {s.port_min}-{s.port_max}; "
-                       "widen port_min/port_max in the config")
-    return port
-
-
 def states(root: Root, names: list[str]) -> dict[str, str]:
     """Each workspace's unit state, from one systemctl call; 'unknown' off the live root."""
     if not root.live:
@@ -155,40 +140,21 @@ def add(
         image = validate.image(image) if image is not None else None
         idle_stop = validate.timespan(idle_stop) if idle_stop is not None else None
         keys = read_keys(keyfiles)
-    busy: set[int] = set()
-    if root.live:
-        from unitgen import engine, sockets, systemctl
-
-        systemctl.check()
-        busy = engine.published_ports() | sockets.listening_ports()
+    busy = ops.busy_ports(root)
     with root.locked():
         before = load(root)
         if source is not None:
             host = registry.place(before, tables, frozenset(busy))
-        elif (existing := before.person(user)) is not None:
-            if not registry.same(existing, Person(user, port or existing.port, keys, memory,
-                                                  image, on_demand=on_demand,
-                                                  idle_stop=idle_stop)):
-                raise BadInput(f"{user} exists already (port {existing.port}), with other "
-                               f"values; choose another name or run: unitgen remove {user}")
-            host = before  # given again as registered: finish what a killed run began
         else:
-            host = before.with_person(Person(user, pick_port(before, port, busy), keys,
-                                             memory, image, on_demand=on_demand,
-                                             idle_stop=idle_stop))
+            host = ops.admit(before, Person(user, port or 0, keys, memory, image,
+                                            on_demand=on_demand, idle_stop=idle_stop), busy)
         ops.install(root, host)
     wanted = set(tables) if source is not None else {user}
     added = [host.workspace(p) for p in host.people if p.name in wanted]
     if root.live:
-        for missing in sorted({w.image for w in added if not engine.has_image(w.image)}):
+        for missing in ops.activate(added, start):
             typer.echo(f"warning: image {missing} is not on this host; build it with: "
                        "unitgen image build", err=True)
-        for w in added:  # created now, so that a start only starts
-            engine.create_volumes(w.name, w.volumes)
-        names = [w.name for w in added]
-        sockets_ = [ops.socket(w.name) for w in added if w.on_demand]
-        services = [unit(w.name) for w in added if start and not w.on_demand]
-        systemctl.start(*map(ops.timer, names), *sockets_, *services)
     for w in added:
         mode = ", on demand (idle stop " + w.idle_stop + ")" if w.on_demand else ""
         typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}{mode}, enabled at boot")
@@ -304,10 +270,8 @@ def restore(
             if not key:
                 raise BadInput(f"{user} is not on this host; give their --key to add them "
                                "with the restored data")
-            from unitgen import engine, sockets
-
-            busy = engine.published_ports() | sockets.listening_ports()
-            person = Person(user, pick_port(host, port, busy), read_keys(key))
+            person = ops.admit(host, Person(user, port or 0, read_keys(key)),
+                               ops.busy_ports(root)).person(user)
         elif not no_backup:
             made = ops.backup(root, host, [user], lambda _: None)[user]
             typer.echo(f"backed up the current data first: {made}")

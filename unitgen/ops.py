@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import reduce
 from pathlib import Path
 
-from unitgen import archive, registry
+from unitgen import archive, registry, validate
 from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
 from unitgen.model import CONFIG, ETC, FIREWALL, UNIT_DIR, Host, Person
@@ -88,6 +88,53 @@ def install(root: Root, host: Host) -> list[str]:
         if host.firewall and any(p.startswith(f"{ETC}/firewall/") for p in changed):
             systemctl.try_reload(FIREWALL_UNIT)
     return changed
+
+
+def busy_ports(root: Root) -> set[int]:
+    """Ports something on the live host holds: published by containers or listened on."""
+    if not root.live:
+        return set()
+    from unitgen import engine, sockets, systemctl
+
+    systemctl.check()
+    return engine.published_ports() | sockets.listening_ports()
+
+
+def admit(host: Host, person: Person, busy: set[int]) -> Host:
+    """The host with the person registered; port 0 means: the lowest free one. A person
+    given again exactly as registered changes nothing, so a killed add can be rerun."""
+    existing = host.person(person.name)
+    if existing is not None:
+        if not registry.same(existing, replace(person, port=person.port or existing.port)):
+            raise BadInput(f"{person.name} exists already (port {existing.port}), with other "
+                           f"values; choose another name or run: unitgen remove {person.name}")
+        return host
+    if person.port:
+        validate.port(person.port, host)
+        if person.port in busy:
+            raise BadInput(f"--port: port {person.port} is in use on this host; pick another "
+                           "or leave --port out")
+        return host.with_person(person)
+    port = next((n for n in host.free_ports() if n not in busy), None)
+    if port is None:
+        s = host.settings
+        raise BadInput(f"no free port left in {s.port_min}-{s.port_max}; "
+                       "widen port_min/port_max in the config")
+    return host.with_person(replace(person, port=port))
+
+
+def activate(added: list, start: bool) -> list[str]:
+    """On the live host, after new people were installed: create their volumes, start their
+    backup timers and on-demand sockets (and, with `start`, the others' workspaces).
+    Returns the images that are missing."""
+    from unitgen import engine, systemctl
+
+    for w in added:  # created now, so that a start only starts
+        engine.create_volumes(w.name, w.volumes)
+    systemctl.start(*(timer(w.name) for w in added),
+                    *(socket(w.name) for w in added if w.on_demand),
+                    *(unit(w.name) for w in added if start and not w.on_demand))
+    return sorted({w.image for w in added if not engine.has_image(w.image)})
 
 
 def select(host: Host, names: list[str], everyone: bool) -> list[Person]:

@@ -146,6 +146,16 @@ def wait_ssh(ip: str, port: int, key: Path, timeout: float = 60) -> subprocess.C
         time.sleep(0.5)
 
 
+def wait(predicate, timeout: float, what: str) -> float:
+    """Seconds until `predicate()` holds, polled four times a second; fails after `timeout`."""
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.25)
+    return time.monotonic() - started
+
+
 def host_key(ip: str, port: int) -> str:
     """The fingerprint of the ed25519 host key a workspace presents."""
     scan = run("ssh-keyscan", "-t", "ed25519", "-p", str(port), ip, check=False)

@@ -1,10 +1,13 @@
-"""Smoke test of the benchmark: the real entry point at a tiny N, on its own lab host."""
+"""Smoke tests of the benchmarks: the real entry points at tiny numbers, each on its own
+lab host."""
 
 import json
 import math
 import re
 import subprocess
 import sys
+
+import pytest
 
 from tests.lab.host import TOP
 
@@ -16,50 +19,104 @@ FIGURES = {
                    "systemd_growth"),
     "idle_cpu": ("seconds", "cpu_seconds", "percent_of_one_core"),
 }
+STAGE = ("usage", "working_set", "kmem", "rss", "cache", "inactive_file", "active_file",
+         "shmem")
+GROWTH = ("cgroup_usage", "cgroup_working_set", "cgroup_rss", "pss")
+PARTS = ("shim", "container", "supervisor", "dockerd", "containerd", "total",
+         "systemd_growth")
+LATENCY = ("p50", "p95")
 
 
-def run_bench() -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", "--workspaces", "3", "--idle", "3",
-                           "--logins", "5"], cwd=TOP, capture_output=True, text=True,
-                          timeout=1200)
+def run_bench(module: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=TOP, capture_output=True,
+                          text=True, timeout=1200)
 
 
 def number(value: object) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def test_bench_measures_every_figure_for_every_way():
-    kept = set(RESULTS.glob("*"))
-    try:
-        done = run_bench()
-        assert done.returncode == 0, done.stdout + done.stderr
-        written = [TOP / path for path in re.findall(r"^(?:results|plot): (\S+)$", done.stdout,
-                                                     re.MULTILINE)]
-        assert [path.suffix for path in written] == [".json", ".png"]
-        assert written[1].stat().st_size > 0
-        document = json.loads(written[0].read_text())
-        assert document["complete"] and document["machine"]["cores"] >= 1
-        assert re.fullmatch(r"[0-9a-f]{40}", document["unitgen"]["commit"])
-        (run,) = document["runs"]
-        assert run["workspaces"] == 3 and tuple(run["ways"]) == WAYS
-        for way, figures in run["ways"].items():
-            for group, names in FIGURES.items():
-                assert all(number(figures[group][name]) for name in names), (way, group)
-            assert all(number(figures[name]) for name in ("clear_s", "wall_s")), way
-            assert all(map(number, figures["phases_s"].values())), way
-            assert figures["bringup"]["failed"] == 0 and figures["bringup"]["up"] == 3, way
-            assert figures["memory_mib"]["shims"] == 3, way
-            for running in ("all", "one"):
-                logins = figures["login_ms"][running]
-                assert logins["logins"] == 5 and logins["failed"] == 0, (way, running)
-                assert number(logins["p50"]) and number(logins["p95"]), (way, running)
-        supervised = {way: run["ways"][way]["memory_mib"]["supervisors"] for way in WAYS}
-        assert supervised == {"unitgen": 3, "seed": 0, "attached": 3}
-        status = run["ways"]["unitgen"]["status"]
-        assert status["command"] in ("unitgen status --json", "unitgen list --json")
-        assert number(status["median_s"]) and number(run["ways"]["unitgen"]["add_seconds"])
-    finally:
-        for path in set(RESULTS.glob("*")) - kept:
-            path.unlink()
-    assert subprocess.run(["docker", "container", "inspect", "wormhole-bench"],
+def numbers(figures: dict, names: tuple[str, ...]) -> bool:
+    return all(number(figures[name]) for name in names)
+
+
+def gone(container: str) -> bool:
+    return subprocess.run(["docker", "container", "inspect", container],
                           capture_output=True).returncode != 0
+
+
+@pytest.fixture
+def new_results():
+    """Deletes what the test's run wrote into bench/results."""
+    kept = set(RESULTS.glob("*"))
+    yield
+    for path in set(RESULTS.glob("*")) - kept:
+        path.unlink()
+
+
+def test_bench_measures_every_figure_for_every_way(new_results):
+    done = run_bench("bench", "--workspaces", "3", "--idle", "3", "--logins", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    written = [TOP / path for path in re.findall(r"^(?:results|plot): (\S+)$", done.stdout,
+                                                 re.MULTILINE)]
+    assert [path.suffix for path in written] == [".json", ".png"]
+    assert written[1].stat().st_size > 0
+    document = json.loads(written[0].read_text())
+    assert document["complete"] and document["machine"]["cores"] >= 1
+    assert re.fullmatch(r"[0-9a-f]{40}", document["unitgen"]["commit"])
+    (run,) = document["runs"]
+    assert run["workspaces"] == 3 and tuple(run["ways"]) == WAYS
+    for way, figures in run["ways"].items():
+        for group, names in FIGURES.items():
+            assert all(number(figures[group][name]) for name in names), (way, group)
+        assert all(number(figures[name]) for name in ("clear_s", "wall_s")), way
+        assert all(map(number, figures["phases_s"].values())), way
+        assert figures["bringup"]["failed"] == 0 and figures["bringup"]["up"] == 3, way
+        assert figures["memory_mib"]["shims"] == 3, way
+        for running in ("all", "one"):
+            logins = figures["login_ms"][running]
+            assert logins["logins"] == 5 and logins["failed"] == 0, (way, running)
+            assert number(logins["p50"]) and number(logins["p95"]), (way, running)
+    supervised = {way: run["ways"][way]["memory_mib"]["supervisors"] for way in WAYS}
+    assert supervised == {"unitgen": 3, "seed": 0, "attached": 3}
+    status = run["ways"]["unitgen"]["status"]
+    assert status["command"] in ("unitgen status --json", "unitgen list --json")
+    assert number(status["median_s"]) and number(run["ways"]["unitgen"]["add_seconds"])
+    assert gone("wormhole-bench")
+
+
+def test_on_demand_bench_measures_every_figure(new_results):
+    done = run_bench("bench.on_demand", "--registered", "6", "--connected", "2",
+                     "--logins", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (written,) = re.findall(r"^results: (\S+)$", done.stdout, re.MULTILINE)
+    assert written.endswith("-on-demand-6-2.json")
+    d = json.loads((TOP / written).read_text())
+    assert d["complete"] and d["machine"]["cores"] >= 1
+    assert re.fullmatch(r"[0-9a-f]{40}", d["unitgen"]["commit"])
+    stages = d["stages"]
+    for stage in ("base", "registered", "connected"):
+        assert numbers(stages[stage]["cgroup_mib"], STAGE) and number(stages[stage]["pss_mib"])
+    assert stages["registered"]["listening"] == 6 and stages["registered"]["containers"] == 0
+    assert stages["connected"]["containers"] == 2
+    for group in ("registered", "connected"):
+        assert numbers(d["memory_mib"][group], GROWTH), group
+        assert numbers(d["memory_parts_mib"][group], PARTS), group
+    for when in ("first", "again"):
+        cold = d["cold_start_ms"][when]
+        assert (cold["logins"], cold["failed"], cold["untried"]) == (2, 0, 0), when
+        assert numbers(cold, (*LATENCY, "max")) and len(cold["all_ms"]) == 2, when
+    assert d["stop_for_again"] == {"stopped": 2, "still_running": 0, "not_listening": 0}
+    for way in ("running", "inner"):
+        logins = d["login_ms"][way]
+        assert logins["logins"] == 5 and logins["failed"] == 0 and numbers(logins, LATENCY)
+    assert number(d["status"]["median_s"]) and len(d["status"]["runs_s"]) == 5
+    assert d["status"]["summary"]["running"] == 2 and d["status"]["summary"]["idle"] == 4
+    assert number(d["add_seconds"]) and all(map(number, d["phases_s"].values()))
+    targets = d["targets"]
+    assert isinstance(targets["cold_start_p95_under_2s"], bool)
+    assert isinstance(targets["memory_proportional_to_connected"], bool)
+    assert numbers(targets["idle_to_connected"], ("cgroup_usage", "pss"))
+    assert numbers(targets["cold_start_p95_ms"], ("first", "again"))
+    assert "cold start p95 < 2 s" in done.stdout
+    assert gone("wormhole-bench-on-demand")

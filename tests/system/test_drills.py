@@ -7,19 +7,11 @@ import time
 
 import pytest
 
-from tests.lab.host import ssh
+from tests.lab.host import ssh, wait
 
 SEED = 20261129  # the random moments are the same on every run
 
 
-def wait(predicate, timeout: float, what: str) -> float:
-    """Seconds until `predicate` holds; fails after `timeout`."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.25)
-    return time.monotonic() - started
 
 
 def active(host, name: str) -> bool:
@@ -116,7 +108,7 @@ def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_complete
                 assert done.returncode == 0 or "there is no workspace named xia" in done.stderr
             else:
                 assert done.returncode == 0, (name, moment, done.stderr)
-            files_are_whole(host)
+    files_are_whole(host)
     assert active(host, "xia")
     print("spans:", {k: round(v, 2) for k, v in spans.items()}, "killed:", kills)
     assert sum(code == 137 for _, _, code in kills) >= 15  # most kills hit a running unitgen

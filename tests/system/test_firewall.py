@@ -3,6 +3,7 @@ network namespaces of its own: who reaches what, in every egress mode, across an
 restart and while people come and go."""
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,20 +63,24 @@ def from_outside(host, port: int) -> bool:
 
 
 def answers(host, one, two) -> dict[str, bool]:
-    """Every question the firewall answers, asked from inside workspace `one`."""
+    """Every question the firewall answers, asked from inside workspace `one`, all at once
+    (a blocked one waits out its timeout)."""
     network = host.container(two.container)["NetworkSettings"]["Networks"]["wormhole"]
     two_ip, bridge = network["IPAddress"], network["Gateway"]
-    return {
-        "internet:8080": reaches(one, INTERNET, 8080),
-        "internet:8081": reaches(one, INTERNET, 8081),
-        "metadata": reaches(one, METADATA, 80),
-        "other workspace": reaches(one, two_ip, 22),
-        "other workspace via its port": reaches(one, bridge, two.port),
-        "host on the bridge": reaches(one, bridge, 9999),
-        "outside to host 9998": from_outside(host, 9998),
-        "outside to host 22": from_outside(host, 22),
-        "ssh login": all(p.login(timeout=10).returncode == 0 for p in (one, two)),
+    questions = {
+        "internet:8080": lambda: reaches(one, INTERNET, 8080),
+        "internet:8081": lambda: reaches(one, INTERNET, 8081),
+        "metadata": lambda: reaches(one, METADATA, 80),
+        "other workspace": lambda: reaches(one, two_ip, 22),
+        "other workspace via its port": lambda: reaches(one, bridge, two.port),
+        "host on the bridge": lambda: reaches(one, bridge, 9999),
+        "outside to host 9998": lambda: from_outside(host, 9998),
+        "outside to host 22": lambda: from_outside(host, 22),
+        "ssh login": lambda: all(p.login(timeout=10).returncode == 0 for p in (one, two)),
     }
+    with ThreadPoolExecutor(len(questions)) as pool:
+        asked = {name: pool.submit(question) for name, question in questions.items()}
+        return {name: future.result() for name, future in asked.items()}
 
 
 def policy(host, egress: str, allow: list[str] = ()) -> None:

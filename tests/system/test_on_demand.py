@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.lab.host import host_key, ssh, ssh_args, wait_ssh
+from tests.lab.host import host_key, ssh, ssh_args, wait, wait_ssh
 
 IDLE = 12  # seconds of --idle-stop, short for the test
 
@@ -17,13 +17,6 @@ def running(host, name: str) -> bool:
     return (host.container(f"wormhole-{name}") or {}).get("State", {}).get("Running", False)
 
 
-def wait(predicate, timeout: float, what: str) -> float:
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.5)
-    return time.monotonic() - started
 
 
 @pytest.fixture(scope="module")

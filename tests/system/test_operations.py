@@ -6,16 +6,7 @@ import time
 
 import pytest
 
-from tests.lab.host import ssh
-
-
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(1)
-    raise AssertionError(f"not within {timeout}s: {what}")
+from tests.lab.host import ssh, wait
 
 
 def status(host, *names: str) -> dict:

@@ -1,23 +1,14 @@
 """A workspace end to end on a real systemd host with a real engine, sshd and ssh client."""
 
 import json
-import time
 
 import pytest
 
-from tests.lab.host import host_key, ssh
+from tests.lab.host import host_key, ssh, wait
 
 GIB = 1 << 30
 
 
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 @pytest.fixture(scope="module")
