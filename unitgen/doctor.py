@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from unitgen.errors import Failed
 from unitgen.files import Root
 from unitgen.model import Host
-from unitgen.ops import FIREWALL_UNIT, unit
+from unitgen.ops import FIREWALL_UNIT, socket, unit
 
 MIN_FREE = 1 << 30  # bytes a backup folder needs free at least
 
@@ -82,7 +82,7 @@ def _ports(root: Root, host: Host) -> Iterator[Check]:
     outside = [p.name for p in host.people if not s.port_min <= p.port <= s.port_max]
     twice = [port for port, n in Counter(p.port for p in host.people).items() if n > 1]
     ours = {c["Ports"][0].get("PublicPort") for c in engine.workspaces().values()
-            if c["Ports"]}
+            if c["Ports"]} | _socket_ports(host)
     taken = [p.name for p in host.people
              if p.port in sockets.listening_ports() - ours]
     problems = [(outside, f"outside {s.port_min}-{s.port_max}", "widen the range in the config"),
@@ -93,6 +93,16 @@ def _ports(root: Root, host: Host) -> Iterator[Check]:
             yield Check("fail", "ports", f"{what}: {', '.join(map(str, names))}", fix)
     if not any(names for names, _, _ in problems):
         yield Check("ok", "ports", f"{len(host.people)} in the range, each free")
+
+
+def _socket_ports(host: Host) -> set[int]:
+    """The ports that systemd itself listens on for on-demand people."""
+    from unitgen import systemctl
+
+    on_demand = {socket(p.name): p.port for p in host.people if host.workspace(p).on_demand}
+    shown = systemctl.show(list(on_demand), ["ActiveState"])
+    return {port for name, port in on_demand.items()
+            if shown.get(name, {}).get("ActiveState") == "active"}
 
 
 def _backups(root: Root, host: Host) -> Iterator[Check]:

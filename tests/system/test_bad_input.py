@@ -69,7 +69,8 @@ CASES = [
     ("cpus-word", ["set", "abe", "--cpus", "lots"], "'lots' is not a valid"),
     ("pids-low", ["set", "abe", "--pids", "5"], "give a whole number from 32"),
     ("pids-high", ["set", "abe", "--pids", "10000000"], "give a whole number from 32"),
-    ("set-nothing", ["set", "abe"], "give --memory, --cpus or --pids"),
+    ("set-nothing", ["set", "abe"],
+     "give --memory, --cpus, --pids, --on-demand/--always-on or --idle-stop"),
     ("image-bad", ["add", "zed", "/root/bad/a.pub", "--image", "Not Valid"],
      "is not an image reference"),
     # people and keys that are not there
