@@ -2,12 +2,11 @@
 [--logins K]: run the same N workspaces three ways on a fresh lab host and compare."""
 
 import argparse
-import sys
 import time
 from datetime import UTC, datetime
 
 from bench import report
-from bench.lab import Interrupted, commit, lab_host, machine, public_key, step, wipe
+from bench.lab import commit, lab_host, machine, measured, public_key, step, wipe
 from bench.measure import measure
 from bench.ways import FIRST_PORT, WAYS, Person, people, write_people
 from tests.lab.host import TOP, Host
@@ -77,10 +76,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     args = parse()
-    try:
-        document = run(args)
-    except Interrupted as signal:
-        sys.exit(f"bench: interrupted by {signal}; the lab host was removed")
+    document = measured(run, args)
     result = report.write(document)
     image = report.plot(document)
     print(report.table(document))

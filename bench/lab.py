@@ -9,14 +9,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 from tests.lab.host import TOP, Host, build_wheels, build_workspace_image, run
 
 NAME = "wormhole-bench"
+T = TypeVar("T")
 HERE = Path(__file__).resolve().parent
 REMOTE = "/var/lib/bench"
 KEY = f"{REMOTE}/id_ed25519"
@@ -56,6 +58,14 @@ def leftovers(name: str) -> list[str]:
     if run("docker", "volume", "inspect", volume(name), check=False).returncode == 0:
         found.append(f"volume {volume(name)}")
     return found
+
+
+def measured(run: Callable[[T], dict], args: T) -> dict:
+    """run(args), or exit with a message when SIGINT or SIGTERM cut it short."""
+    try:
+        return run(args)
+    except Interrupted as signal:
+        sys.exit(f"bench: interrupted by {signal}; the lab host was removed")
 
 
 def _interrupt(signum: int, _frame: object) -> None:

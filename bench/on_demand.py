@@ -8,16 +8,15 @@ import argparse
 import json
 import os
 import random
-import sys
 from datetime import UTC, datetime
 
 from bench import report
 from bench.lab import (
     KEY,
-    Interrupted,
     commit,
     lab_host,
     machine,
+    measured,
     probe,
     public_key,
     settle,
@@ -248,10 +247,7 @@ def table(d: dict) -> str:
 
 def main() -> None:
     args = parse()
-    try:
-        document = run(args)
-    except Interrupted as signal:
-        sys.exit(f"bench: interrupted by {signal}; the lab host was removed")
+    document = measured(run, args)
     day = document["started"][:10]
     result = report.save(report.RESULTS / f"{day}-on-demand-{args.registered}-"
                          f"{args.connected}.json", document)
