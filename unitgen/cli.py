@@ -76,8 +76,8 @@ def states(root: Root, names: list[str]) -> dict[str, str]:
         return dict.fromkeys(names, "unknown")
     from unitgen import systemctl
 
-    shown = systemctl.show([unit(n) for n in names], ["ActiveState", "SubState"])
-    return {n: "{ActiveState} ({SubState})".format(**shown[unit(n)]) for n in names}
+    loaded = systemctl.states(unit("*"))
+    return {n: "{} ({})".format(*loaded.get(unit(n), systemctl.NOT_LOADED)) for n in names}
 
 
 def describe(host: Host, person: Person, state: str) -> dict:

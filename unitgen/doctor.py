@@ -30,9 +30,9 @@ def _systemd(root: Root, host: Host) -> Iterator[Check]:
     yield Check("ok", "systemd", "reachable")
     if root.recovered:
         yield Check("warn", "files", "an interrupted unitgen run was finished just now")
-    failed = [n for n, v in systemctl.show([unit(p.name) for p in host.people],
-                                           ["ActiveState"]).items()
-              if v["ActiveState"] == "failed"]
+    loaded = systemctl.states(unit("*"))
+    failed = [unit(p.name) for p in host.people
+              if loaded.get(unit(p.name), systemctl.NOT_LOADED)[0] == "failed"]
     if failed:
         yield Check("fail", "workspaces", f"{len(failed)} failed: {', '.join(failed[:5])}",
                     f"see journalctl -u {failed[0]}, then systemctl reset-failed and start it")
@@ -99,10 +99,9 @@ def _socket_ports(host: Host) -> set[int]:
     """The ports that systemd itself listens on for on-demand people."""
     from unitgen import systemctl
 
-    on_demand = {socket(p.name): p.port for p in host.people if host.workspace(p).on_demand}
-    shown = systemctl.show(list(on_demand), ["ActiveState"])
-    return {port for name, port in on_demand.items()
-            if shown.get(name, {}).get("ActiveState") == "active"}
+    loaded = systemctl.states(socket("*"))
+    return {p.port for p in host.people if host.workspace(p).on_demand
+            and loaded.get(socket(p.name), systemctl.NOT_LOADED)[0] == "active"}
 
 
 def _backups(root: Root, host: Host) -> Iterator[Check]:

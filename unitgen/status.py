@@ -1,5 +1,5 @@
 """unitgen status: every workspace at a glance, from one call to each source (the engine's
-container list, one systemctl show, one journalctl) plus small file reads."""
+container list, one systemctl list, one journalctl) plus small file reads."""
 
 import time
 
@@ -8,48 +8,60 @@ from unitgen.files import Root
 from unitgen.model import Host, size_bytes
 from unitgen.ops import backup_folder, proxy, socket, unit
 
-UNIT = ["ActiveState", "SubState", "ActiveEnterTimestampMonotonic"]
-SCOPE = ["ControlGroup", "MemoryCurrent", "TasksCurrent"]
-
 
 def _number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _idle_since(loaded: dict[str, tuple[str, str]], names: list[str]) -> dict[str, float]:
+    """When each loaded proxy last stopped (seconds since the epoch): one show call over
+    those systemd still holds, never over every person."""
+    proxies = [proxy(n) for n in names if proxy(n) in loaded]
+    shown = systemctl.show(proxies, ["InactiveEnterTimestampMonotonic"])
+    now, wall = time.monotonic(), time.time()
+    found = {}
+    for name in names:
+        stopped = _number(shown.get(proxy(name), {}).get("InactiveEnterTimestampMonotonic"))
+        if stopped:
+            found[name] = wall - (now - stopped / 1e6)
+    return found
+
+
 def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
     containers = engine.workspaces()
-    scopes = {n: f"docker-{containers[n]['Id']}.scope" for n in names
-              if containers.get(n, {}).get("State") == "running"}
-    on_demand = [n for n in names if host.workspace(host.person(n)).on_demand]
-    entries = [u for n in on_demand for u in (socket(n), proxy(n))]
-    shown = systemctl.show([unit(n) for n in names] + entries + list(scopes.values()),
-                           UNIT + SCOPE + ["InactiveEnterTimestampMonotonic"])
+    people = {p.name: p for p in host.people}
+    on_demand = {n for n in names if host.workspace(people[n]).on_demand}
+    loaded = systemctl.states(unit("*"), proxy("*"), socket("*"))
+    idle_since = _idle_since(loaded, sorted(on_demand))
     logins = journal.last_logins()
-    now, wall = time.monotonic(), time.time()
+    wall = time.time()
     rows = []
     for name in names:
-        person, state, scope = host.person(name), shown[unit(name)], shown.get(scopes.get(name))
-        since = _number(state.get("ActiveEnterTimestampMonotonic"))
+        active, sub = loaded.get(unit(name), systemctl.NOT_LOADED)
+        container = containers.get(name, {})
+        running = container.get("State") == "running"
+        scope = cgroups.Scope(container["Id"]) if running else None
         backups = archive.complete(backup_folder(root, host, name))
-        idle_since = _number(shown.get(proxy(name), {}).get("InactiveEnterTimestampMonotonic"))
         rows.append({
             "user": name,
-            "port": person.port,
+            "port": people[name].port,
             "mode": "on-demand" if name in on_demand else "always-on",
-            "entry": shown[socket(name)]["ActiveState"] if name in on_demand else None,
-            "unit": f"{state['ActiveState']} ({state['SubState']})",
-            "container": containers.get(name, {}).get("State", "none"),
-            "uptime": round(now - since / 1e6) if state["ActiveState"] == "active" and since
+            "entry": loaded.get(socket(name), systemctl.NOT_LOADED)[0]
+            if name in on_demand else None,
+            "unit": f"{active} ({sub})",
+            "container": container.get("State", "none"),
+            # Each start creates the container afresh, so its age is the uptime.
+            "uptime": round(wall - container["Created"]) if running and active == "active"
             else None,
-            "memory": _number(scope and scope.get("MemoryCurrent")),
-            "memory_cap": size_bytes(host.workspace(person).memory),
-            "oom_kills": cgroups.oom_kills(scope["ControlGroup"]) if scope else None,
-            "pids": _number(scope and scope.get("TasksCurrent")),
+            "memory": scope and scope.memory(),
+            "memory_cap": size_bytes(host.workspace(people[name]).memory),
+            "oom_kills": scope and scope.oom_kills(),
+            "pids": scope and scope.pids(),
             "last_backup": {"path": str(backups[-1]), "time": backups[-1].stat().st_mtime,
                             "size": backups[-1].stat().st_size} if backups else None,
             "last_login": logins.get(name),
-            "last_activity": max(filter(None, [logins.get(name), wall - (now - idle_since / 1e6)
-                                               if idle_since else None]), default=None),
+            "last_activity": max(filter(None, [logins.get(name), idle_since.get(name)]),
+                                 default=None),
         })
     return rows
 

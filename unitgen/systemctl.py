@@ -6,6 +6,7 @@ from pathlib import Path
 
 from unitgen.errors import Failed
 
+NOT_LOADED = ("inactive", "dead")
 NOT_HERE = "run unitgen on a systemd host, or give --root DIR to only write files"
 
 
@@ -47,6 +48,19 @@ def show(units: list[str], properties: list[str]) -> dict[str, dict[str, str]]:
     for block in text.strip().split("\n\n"):
         values = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
         found[values.get("Id", "")] = values
+    return found
+
+
+def states(*patterns: str) -> dict[str, tuple[str, str]]:
+    """(ActiveState, SubState) of every loaded unit that matches the patterns, from one
+    list call: far cheaper than `show`, which asks the bus once per unit. A unit not in
+    the answer is not loaded, which is inactive (dead)."""
+    text = _run("list-units", "--all", "--plain", "--no-legend", "--full", "--", *patterns)
+    found = {}
+    for line in text.splitlines():
+        fields = line.removeprefix("\u25cf").split()
+        if len(fields) >= 4:
+            found[fields[0]] = (fields[2], fields[3])
     return found
 
 
