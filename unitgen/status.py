@@ -30,7 +30,8 @@ def _idle_since(loaded: dict[str, tuple[str, str]], names: list[str]) -> dict[st
 def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
     containers = engine.workspaces()
     people = {p.name: p for p in host.people}
-    on_demand = {n for n in names if host.workspace(people[n]).on_demand}
+    workspaces = {n: host.workspace(people[n]) for n in names}
+    on_demand = {n for n, w in workspaces.items() if w.on_demand}
     loaded = systemctl.states(unit("*"), proxy("*"), socket("*"))
     idle_since = _idle_since(loaded, sorted(on_demand))
     logins = journal.last_logins()
@@ -44,7 +45,7 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
         backups = archive.complete(backup_folder(root, host, name))
         rows.append({
             "user": name,
-            "port": people[name].port,
+            "port": workspaces[name].port,
             "mode": "on-demand" if name in on_demand else "always-on",
             "entry": loaded.get(socket(name), systemctl.NOT_LOADED)[0]
             if name in on_demand else None,
@@ -54,7 +55,7 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
             "uptime": round(wall - container["Created"]) if running and active == "active"
             else None,
             "memory": scope and scope.memory(),
-            "memory_cap": size_bytes(host.workspace(people[name]).memory),
+            "memory_cap": size_bytes(workspaces[name].memory),
             "oom_kills": scope and scope.oom_kills(),
             "pids": scope and scope.pids(),
             "last_backup": {"path": str(backups[-1]), "time": backups[-1].stat().st_mtime,
