@@ -1,1 +1,1 @@
-"""The benchmark of issue 7: N workspaces run three ways on one lab host; see README.md."""
+"""The benchmark of issue 7: N workspaces run several ways on one lab host; see README.md."""

@@ -1,5 +1,5 @@
 """python -m bench --workspaces N [--ways unitgen,seed,attached] [--sweep] [--idle SECONDS]
-[--logins K]: run the same N workspaces three ways on a fresh lab host and compare."""
+[--logins K]: run the same N workspaces several ways on a fresh lab host and compare."""
 
 import argparse
 import time
@@ -17,7 +17,7 @@ SWEEP = (1, 2, 5, 10)  # tenths of N: 50, 100, 250, 500 for N = 500
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run the same N "
-                                     "workspaces three ways on a fresh lab host and compare.")
+                                     "workspaces several ways on a fresh lab host and compare.")
     parser.add_argument("--workspaces", type=int, required=True, metavar="N")
     parser.add_argument("--ways", default=",".join(WAYS), type=lambda text: text.split(","))
     parser.add_argument("--sweep", action="store_true",
@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> dict:
             for name in args.ways:
                 document["runs"][-1]["ways"][name] = one_way(host, name, everyone, key, args)
                 report.write(document)
+            document["runs"][-1]["targets"] = report.targets(document["runs"][-1],
+                                                             document["machine"]["cores"])
     document["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     document["complete"] = True
     return document
@@ -80,6 +82,7 @@ def main() -> None:
     result = report.write(document)
     image = report.plot(document)
     print(report.table(document))
+    print(report.verdicts(document))
     print(f"results: {result.relative_to(TOP)}\nplot: {image.relative_to(TOP)}")
 
 

@@ -60,10 +60,14 @@ def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
 
 
 def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:
+    """Start the way and time it until every workspace takes a login; cpu_s is the CPU
+    time the whole lab host used meanwhile, the probe's own logins included."""
     limit = bringup_limit(len(everyone))
     ports = ",".join(str(port) for _, port in everyone)
+    used = cpu_seconds(host)
     done = probe(host, "bringup", "--limit", str(limit), "--key", KEY, "--ports", ports,
                  "--", *way.start, timeout=limit + 300)
+    used = cpu_seconds(host) - used
     ready = [done["ready"][str(port)] for _, port in everyone]
     not_up = [name for (name, _), seconds in zip(everyone, ready, strict=True)
               if seconds is None]
@@ -73,6 +77,7 @@ def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:
         "seconds": None if not_up else max(up),
         "last_up_s": max(up, default=None),
         "limit_s": limit,
+        "cpu_s": used,
         "command_s": done["command"]["seconds"],
         "command_status": done["command"]["status"],
         "up": len(up),

@@ -8,6 +8,7 @@ COLUMNS = (  # heading, width, how to get the figure from one way's figures
     ("N", 5, None),
     ("way", 9, None),
     ("up s", 7, lambda w: w["bringup"]["seconds"]),
+    ("up cpu", 6, lambda w: w["bringup"]["cpu_s"]),
     ("failed", 6, lambda w: w["bringup"]["failed"]),
     ("MiB/ws", 6, lambda w: w["memory_mib"]["total"]),
     ("shim", 5, lambda w: w["memory_mib"]["shim"]),
@@ -21,6 +22,43 @@ COLUMNS = (  # heading, width, how to get the figure from one way's figures
     ("idle%", 6, lambda w: w["idle_cpu"]["percent_of_one_core"]),
     ("status s", 8, lambda w: w.get("status", {}).get("median_s")),
 )
+
+
+def targets(run: dict, cores: int) -> dict:
+    """Issue 7's targets at one N, judged on the unitgen way (and the seed's, for the
+    bring-up). floor_s: the seed's bring-up CPU over the cores, the least time in which any
+    way doing the seed's work (the same container starts, the same logins) can be up."""
+    unitgen, seed = run["ways"].get("unitgen"), run["ways"].get("seed")
+    if unitgen is None:
+        return {}
+    logins, status = unitgen["login_ms"], unitgen.get("status", {}).get("median_s")
+    found = {
+        "no_failures": unitgen["bringup"]["failed"] == 0,
+        "memory_at_most_6_mib": unitgen["memory_mib"]["total"] <= 6,
+        "login_p95_at_most_twice_one": logins["all"]["p95"] <= 2 * logins["one"]["p95"],
+        "status_at_most_1_s": None if status is None else status <= 1,
+    }
+    if seed is not None and seed["bringup"]["seconds"] is not None:
+        up = unitgen["bringup"]["seconds"]
+        half = seed["bringup"]["seconds"] / 2
+        found["bringup_at_most_half_of_seed"] = up is not None and up <= half
+        found["bringup"] = {"unitgen_s": up, "half_of_seed_s": half,
+                            "floor_s": seed["bringup"]["cpu_s"] / cores}
+    return found
+
+
+def verdicts(document: dict) -> str:
+    lines = []
+    for run in document["runs"]:
+        for name, met in run.get("targets", {}).items():
+            if isinstance(met, bool):
+                lines.append(f"N={run['workspaces']} {name}: {'met' if met else 'NOT met'}")
+        if "bringup" in run.get("targets", {}):
+            b = run["targets"]["bringup"]
+            lines.append(f"N={run['workspaces']} bring-up: unitgen {cell(b['unitgen_s'], 0)} s,"
+                         f" half of the seed's {b['half_of_seed_s']:.1f} s, the seed's CPU "
+                         f"over the cores {b['floor_s']:.1f} s")
+    return "\n".join(lines)
 
 
 def paths(document: dict) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""The three ways of running the same workspaces, each with how it is set up, started,
+"""The ways of running the same workspaces, each with how it is set up, started,
 checked for failed starts, and thinned to one running workspace."""
 
 import json
@@ -16,6 +16,7 @@ STATUS_RUNS = 5
 SHOW_TRIES = 6
 SHOW_PAUSE = 10  # s
 PUBLISH = 'publish_address = "127.0.0.1"\n'
+LANES = 4  # unitgen's default start_lanes
 
 # Each person's key file and port, for the seed loop and the attached units.
 WRITE_PEOPLE = """
@@ -174,6 +175,14 @@ class Seed(Way):
                   timeout=1800)
 
 
+class Parallel(Seed):
+    """The seed's runs, LANES at a time and still without systemd: what the engine and the
+    cores give when nothing supervises and nothing waits."""
+
+    name = "parallel"
+    start = ("sh", "-c", f"xargs -P {LANES} -L 1 sh {REMOTE}/seed.sh <{PEOPLE}/list")
+
+
 class Attached(Supervised):
     name = "attached"
     supervisor = "bench-attached@"
@@ -186,4 +195,4 @@ class Attached(Supervised):
         return {}
 
 
-WAYS = {way.name: way for way in (Unitgen(), Seed(), Attached())}
+WAYS = {way.name: way for way in (Unitgen(), Seed(), Parallel(), Attached())}

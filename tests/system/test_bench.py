@@ -12,9 +12,9 @@ import pytest
 from tests.lab.host import TOP
 
 RESULTS = TOP / "bench/results"
-WAYS = ("unitgen", "seed", "attached")
+WAYS = ("unitgen", "seed", "parallel", "attached")
 FIGURES = {
-    "bringup": ("seconds", "last_up_s", "command_s", "up", "failed"),
+    "bringup": ("seconds", "last_up_s", "command_s", "cpu_s", "up", "failed"),
     "memory_mib": ("shim", "container", "supervisor", "dockerd", "containerd", "total",
                    "systemd_growth"),
     "idle_cpu": ("seconds", "cpu_seconds", "percent_of_one_core"),
@@ -25,6 +25,8 @@ GROWTH = ("cgroup_usage", "cgroup_working_set", "cgroup_rss", "pss")
 PARTS = ("shim", "container", "supervisor", "dockerd", "containerd", "total",
          "systemd_growth")
 LATENCY = ("p50", "p95")
+VERDICTS = ("no_failures", "memory_at_most_6_mib", "login_p95_at_most_twice_one",
+            "status_at_most_1_s", "bringup_at_most_half_of_seed")
 
 
 def run_bench(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -78,10 +80,17 @@ def test_bench_measures_every_figure_for_every_way(new_results):
             assert logins["logins"] == 5 and logins["failed"] == 0, (way, running)
             assert number(logins["p50"]) and number(logins["p95"]), (way, running)
     supervised = {way: run["ways"][way]["memory_mib"]["supervisors"] for way in WAYS}
-    assert supervised == {"unitgen": 3, "seed": 0, "attached": 3}
+    assert supervised == {"unitgen": 3, "seed": 0, "parallel": 0, "attached": 3}
     status = run["ways"]["unitgen"]["status"]
     assert status["command"] in ("unitgen status --json", "unitgen list --json")
     assert number(status["median_s"]) and number(run["ways"]["unitgen"]["add_seconds"])
+    targets = run["targets"]
+    assert targets["no_failures"] is True
+    assert all(isinstance(targets[name], bool) for name in VERDICTS)
+    assert numbers(targets["bringup"], ("unitgen_s", "half_of_seed_s", "floor_s"))
+    assert targets["bringup"]["half_of_seed_s"] == run["ways"]["seed"]["bringup"]["seconds"] / 2
+    for name in VERDICTS:
+        assert re.search(rf"^N=3 {name}: (met|NOT met)$", done.stdout, re.MULTILINE), name
     assert gone("wormhole-bench")
 
 
