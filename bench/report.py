@@ -26,8 +26,8 @@ COLUMNS = (  # heading, width, how to get the figure from one way's figures
 
 def targets(run: dict, cores: int) -> dict:
     """Issue 7's targets at one N, judged on the unitgen way (and the seed's, for the
-    bring-up). floor_s: the seed's bring-up CPU over the cores, the least time in which any
-    way doing the seed's work (the same container starts, the same logins) can be up."""
+    bring-up). floor_s: the least CPU any way here spent on its bring-up, spread evenly
+    over the cores; no way doing the same work is up sooner on this machine."""
     unitgen, seed = run["ways"].get("unitgen"), run["ways"].get("seed")
     if unitgen is None:
         return {}
@@ -43,7 +43,8 @@ def targets(run: dict, cores: int) -> dict:
         half = seed["bringup"]["seconds"] / 2
         found["bringup_at_most_half_of_seed"] = up is not None and up <= half
         found["bringup"] = {"unitgen_s": up, "half_of_seed_s": half,
-                            "floor_s": seed["bringup"]["cpu_s"] / cores}
+                            "floor_s": min(w["bringup"]["cpu_s"] for w in run["ways"].values())
+                            / cores}
     return found
 
 
@@ -56,8 +57,8 @@ def verdicts(document: dict) -> str:
         if "bringup" in run.get("targets", {}):
             b = run["targets"]["bringup"]
             lines.append(f"N={run['workspaces']} bring-up: unitgen {cell(b['unitgen_s'], 0)} s,"
-                         f" half of the seed's {b['half_of_seed_s']:.1f} s, the seed's CPU "
-                         f"over the cores {b['floor_s']:.1f} s")
+                         f" half of the seed's {b['half_of_seed_s']:.1f} s, the least bring-up "
+                         f"CPU over the cores {b['floor_s']:.1f} s")
     return "\n".join(lines)
 
 
