@@ -1,5 +1,6 @@
-"""python -m bench --workspaces N [--ways unitgen,seed,attached] [--sweep] [--idle SECONDS]
-[--logins K]: run the same N workspaces several ways on a fresh lab host and compare."""
+"""python -m bench --workspaces N [--ways unitgen,seed,parallel,attached] [--sweep]
+[--idle SECONDS] [--logins K]: run the same N workspaces several ways on a fresh lab host
+and compare."""
 
 import argparse
 import time

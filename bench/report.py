@@ -51,11 +51,11 @@ def targets(run: dict, cores: int) -> dict:
 def verdicts(document: dict) -> str:
     lines = []
     for run in document["runs"]:
-        for name, met in run.get("targets", {}).items():
-            if isinstance(met, bool):
-                lines.append(f"N={run['workspaces']} {name}: {'met' if met else 'NOT met'}")
-        if "bringup" in run.get("targets", {}):
-            b = run["targets"]["bringup"]
+        found = run.get("targets", {})
+        lines += [f"N={run['workspaces']} {name}: {'met' if met else 'NOT met'}"
+                  for name, met in found.items() if isinstance(met, bool)]
+        if "bringup" in found:
+            b = found["bringup"]
             lines.append(f"N={run['workspaces']} bring-up: unitgen {cell(b['unitgen_s'], 0)} s,"
                          f" half of the seed's {b['half_of_seed_s']:.1f} s, the least bring-up "
                          f"CPU over the cores {b['floor_s']:.1f} s")

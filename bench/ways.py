@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 
 from bench.lab import REMOTE, probe
 from tests.lab.host import Host
+from unitgen.model import Settings
 
 PEOPLE = f"{REMOTE}/people"
 FIRST_PORT = 2200
@@ -16,7 +17,7 @@ STATUS_RUNS = 5
 SHOW_TRIES = 6
 SHOW_PAUSE = 10  # s
 PUBLISH = 'publish_address = "127.0.0.1"\n'
-LANES = 4  # unitgen's default start_lanes
+LANES = Settings().start_lanes
 
 # Each person's key file and port, for the seed loop and the attached units.
 WRITE_PEOPLE = """
