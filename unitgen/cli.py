@@ -77,7 +77,7 @@ def states(root: Root, names: list[str]) -> dict[str, str]:
     from unitgen import systemctl
 
     loaded = systemctl.states(unit("*"))
-    return {n: "{} ({})".format(*loaded.get(unit(n), systemctl.NOT_LOADED)) for n in names}
+    return {n: "{} ({})".format(*loaded[unit(n)]) for n in names}
 
 
 def describe(host: Host, person: Person, state: str) -> dict:

@@ -31,8 +31,7 @@ def _systemd(root: Root, host: Host) -> Iterator[Check]:
     if root.recovered:
         yield Check("warn", "files", "an interrupted unitgen run was finished just now")
     loaded = systemctl.states(unit("*"))
-    failed = [unit(p.name) for p in host.people
-              if loaded.get(unit(p.name), systemctl.NOT_LOADED)[0] == "failed"]
+    failed = [unit(p.name) for p in host.people if loaded[unit(p.name)][0] == "failed"]
     if failed:
         yield Check("fail", "workspaces", f"{len(failed)} failed: {', '.join(failed[:5])}",
                     f"see journalctl -u {failed[0]}, then systemctl reset-failed and start it")
@@ -101,7 +100,7 @@ def _socket_ports(host: Host) -> set[int]:
 
     loaded = systemctl.states(socket("*"))
     return {p.port for p in host.people if host.workspace(p).on_demand
-            and loaded.get(socket(p.name), systemctl.NOT_LOADED)[0] == "active"}
+            and loaded[socket(p.name)][0] == "active"}
 
 
 def _backups(root: Root, host: Host) -> Iterator[Check]:

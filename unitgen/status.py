@@ -13,7 +13,7 @@ def _number(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def _idle_since(loaded: dict[str, tuple[str, str]], names: list[str]) -> dict[str, float]:
+def _idle_since(loaded: systemctl.States, names: list[str]) -> dict[str, float]:
     """When each loaded proxy last stopped (seconds since the epoch): one show call over
     those systemd still holds, never over every person."""
     proxies = [proxy(n) for n in names if proxy(n) in loaded]
@@ -38,7 +38,7 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
     wall = time.time()
     rows = []
     for name in names:
-        active, sub = loaded.get(unit(name), systemctl.NOT_LOADED)
+        active, sub = loaded[unit(name)]
         container = containers.get(name, {})
         running = container.get("State") == "running"
         scope = cgroups.Scope(container["Id"]) if running else None
@@ -47,8 +47,7 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
             "user": name,
             "port": workspaces[name].port,
             "mode": "on-demand" if name in on_demand else "always-on",
-            "entry": loaded.get(socket(name), systemctl.NOT_LOADED)[0]
-            if name in on_demand else None,
+            "entry": loaded[socket(name)][0] if name in on_demand else None,
             "unit": f"{active} ({sub})",
             "container": container.get("State", "none"),
             # Each start creates the container afresh, so its age is the uptime.

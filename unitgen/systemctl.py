@@ -51,12 +51,20 @@ def show(units: list[str], properties: list[str]) -> dict[str, dict[str, str]]:
     return found
 
 
-def states(*patterns: str) -> dict[str, tuple[str, str]]:
+class States(dict[str, tuple[str, str]]):
+    """Unit name to (ActiveState, SubState); `in` tells whether systemd holds the unit, and
+    indexing a unit it does not hold gives NOT_LOADED."""
+
+    def __missing__(self, _unit: str) -> tuple[str, str]:
+        return NOT_LOADED
+
+
+def states(*patterns: str) -> States:
     """(ActiveState, SubState) of every loaded unit that matches the patterns, from one
     list call: far cheaper than `show`, which asks the bus once per unit. A unit not in
     the answer is not loaded, which is inactive (dead)."""
     text = _run("list-units", "--all", "--plain", "--no-legend", "--full", "--", *patterns)
-    found = {}
+    found = States()
     for line in text.splitlines():
         fields = line.removeprefix("\u25cf").split()
         if len(fields) >= 4:
