@@ -28,8 +28,9 @@ SETTLED_CORES = 0.05
 BUSY_CORES = 0.5
 FALLING = 0.9
 
-# Between ways: stop every workspace unit, remove every container, volume and unit file
-# of any way, and restart the engine, so each way starts from the same empty host.
+# Between ways, after thawing what a killed runc left frozen: stop every workspace unit,
+# remove every container, volume and unit file of any way, and restart the engine, so
+# each way starts from the same empty host.
 WIPE = """
 systemctl stop 'wormhole*' 'bench-attached*'
 docker ps --all --quiet | xargs --no-run-if-empty docker rm --force >/dev/null
@@ -155,6 +156,7 @@ def cpu_seconds(host: Host) -> float:
 
 
 def wipe(host: Host) -> None:
+    host.thaw()
     host.sh(WIPE, timeout=1800)
     host.wait_running()
 

@@ -22,6 +22,52 @@ RUN_FLAGS = [
 ]
 
 
+# The freezer files of cgroup v1 and v2 and what each says when thawed.
+THAWED = {"freezer.state": "THAWED", "cgroup.freeze": "0"}
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it, those in nested PID namespaces included."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text()
+                parent = int(stat[stat.rindex(")") + 2:].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+        except OSError:
+            continue
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def frozen_cgroups(pids: list[int]) -> set[Path]:
+    """The freezer files of the cgroups that hold these processes, frozen or freezing."""
+    found = set()
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            _, controllers, path = line.split(":", 2)
+            if controllers == "freezer":
+                file = Path("/sys/fs/cgroup/freezer", path.lstrip("/"), "freezer.state")
+            elif controllers == "":
+                file = Path("/sys/fs/cgroup", path.lstrip("/"), "cgroup.freeze")
+            else:
+                continue
+            try:
+                if file.read_text().strip() != THAWED[file.name]:
+                    found.add(file)
+            except OSError:
+                continue
+    return found
+
+
 def run(*args: str, input: bytes | str | None = None, check: bool = True,
         timeout: float = 600) -> subprocess.CompletedProcess:
     text = not isinstance(input, bytes)
@@ -60,8 +106,20 @@ class Host:
         return host
 
     def destroy(self) -> None:
+        self.thaw()
         run("docker", "rm", "--force", self.name, check=False)
         run("docker", "volume", "rm", "--force", f"{self.name}-docker", check=False)
+
+    def thaw(self) -> None:
+        """Thaw every frozen cgroup that holds a process of this host. A runc killed while
+        it had a container frozen (its engine under a stampede) leaves it so, and a frozen
+        process cannot die: the outer engine then fails to remove the host."""
+        pid = run("docker", "inspect", "--format", "{{.State.Pid}}", self.name,
+                  check=False).stdout.strip()
+        if not pid.isdigit() or pid == "0":
+            return
+        for path in frozen_cgroups(descendants(int(pid))):
+            path.write_text(THAWED[path.name])
 
     def exec(self, *cmd: str, input: bytes | str | None = None, check: bool = True,
              timeout: float = 600) -> subprocess.CompletedProcess:

@@ -9,9 +9,22 @@ import sys
 
 import pytest
 
-from tests.lab.host import TOP
+from tests.lab.host import TOP, Host
 
 RESULTS = TOP / "bench/results"
+# Freezes a sleeping process in a PID namespace and a cgroup of its own, as a runc killed
+# mid-update leaves a container: cgroup v1's freezer hierarchy where there is one, else v2's.
+FREEZE = """
+if [ -d /sys/fs/cgroup/freezer ]; then
+    group=/sys/fs/cgroup/freezer/$1 tasks=tasks file=freezer.state frozen=FROZEN
+else
+    group=/sys/fs/cgroup/$1 tasks=cgroup.procs file=cgroup.freeze frozen=1
+fi
+mkdir "$group" && unshare --pid --fork sleep 1000 </dev/null >/dev/null 2>&1 &
+sleep 0.2
+echo $(pgrep --newest --exact sleep) > "$group/$tasks" && echo $frozen > "$group/$file"
+sleep 0.5; cat "$group/$file"
+"""
 WAYS = ("unitgen", "seed", "parallel", "attached")
 FIGURES = {
     "bringup": ("seconds", "last_up_s", "command_s", "cpu_s", "up", "failed"),
@@ -129,3 +142,20 @@ def test_on_demand_bench_measures_every_figure(new_results):
     assert numbers(targets["cold_start_p95_ms"], ("first", "again"))
     assert "cold start p95 < 2 s" in done.stdout
     assert gone("wormhole-bench-on-demand")
+
+
+def test_a_lab_host_with_a_frozen_process_is_removed():
+    name = "wormhole-bench-frozen"
+    host = Host.start(name)
+    try:
+        frozen = host.sh(f"set -- {name}; {FREEZE}").stdout.split()
+        assert frozen in (["FROZEN"], ["1"])
+        host.destroy()
+        assert gone(name)
+        assert subprocess.run(["docker", "volume", "inspect", f"{name}-docker"],
+                              capture_output=True).returncode != 0
+    finally:
+        host.thaw()
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        for root in ("/sys/fs/cgroup/freezer", "/sys/fs/cgroup"):
+            subprocess.run(["rmdir", f"{root}/{name}"], capture_output=True)
