@@ -155,7 +155,6 @@ def test_a_lab_host_with_a_frozen_process_is_removed():
         assert subprocess.run(["docker", "volume", "inspect", f"{name}-docker"],
                               capture_output=True).returncode != 0
     finally:
-        host.thaw()
-        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        host.destroy()
         for root in ("/sys/fs/cgroup/freezer", "/sys/fs/cgroup"):
             subprocess.run(["rmdir", f"{root}/{name}"], capture_output=True)
