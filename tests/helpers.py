@@ -37,3 +37,12 @@ def assert_message(message: str, *parts: str) -> None:
     assert "\n" not in message and "\r" not in message, f"not one line: {message!r}"
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+def described(text: str, where: str = "people.toml"):
+    """The host a people file describes, everyone admitted, as provisioning sees it."""
+    from unitgen.admission import admit
+    from unitgen.registry import read_people_file
+
+    found = read_people_file(text, where)
+    return admit(found.host, found.wanted)

@@ -12,9 +12,9 @@ import tomli_w
 
 from tests.helpers import public, snapshot
 from unitgen import registry
-from unitgen.cli import load
 from unitgen.files import Root
 from unitgen.keys import parse_keys
+from unitgen.ops import load
 
 _SCRIPT = Path(sys.executable).with_name("unitgen")
 UNITGEN = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "unitgen"]

@@ -9,8 +9,9 @@ import pytest
 
 from tests.helpers import snapshot
 from unitgen.errors import Failed
-from unitgen.files import MANIFEST, TRANSACTION, Root, digest
-from unitgen.model import CONFIG, ETC, UNIT_DIR, Artifact
+from unitgen.files import Root, digest
+from unitgen.model import Artifact
+from unitgen.names import CONFIG, ETC, MANIFEST, TRANSACTION, UNIT_DIR
 
 UNIT = f"{UNIT_DIR}/wormhole@.service"
 LINK = f"{UNIT_DIR}/wormhole.target.wants/wormhole@alice.service"

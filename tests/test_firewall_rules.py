@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 import tomli_w
 
+from tests.helpers import described
 from tests.test_golden import GOLDEN, case, generated
 from unitgen.model import Host
-from unitgen.registry import load_people_file
 from unitgen.render import render, render_internal
 
 pytestmark = pytest.mark.skipif(shutil.which("iptables-restore") is None,
@@ -26,7 +26,7 @@ def loads(tool: str, text: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("egress", ["open", "allowlist", "none"])
 def test_every_egress_mode_loads(egress):
     source = tomli_w.dumps(case(GOLDEN / "firewall-allowlist.toml")[1])
-    host = load_people_file(source, "people.toml")
+    host = described(source, "people.toml")
     files = render(replace(host, settings=replace(host.settings, egress=egress)))
     for tool, name in (("iptables", "rules.v4"), ("ip6tables", "rules.v6")):
         done = loads(tool, files[f"/etc/wormhole/firewall/{name}"].text)

@@ -1,6 +1,7 @@
-"""Golden tests in the style of Podman Quadlet's: each case in tests/golden/ is an input (a
-people file), the files it must generate, and for chosen files the allowed keys per section
-and expected values; each case in tests/golden/fail/ is an input and its one-line error,
+"""Golden tests in the style of Podman Quadlet's: each case in tests/golden/ is a short input
+(a people file) for one behaviour, and what it must generate: the whole list of files or
+files that must be absent, and for chosen files the allowed keys per section and expected
+values; each case in tests/golden/fail/ is an input and its one-line error,
 which names the file and line."""
 
 import shlex
@@ -10,8 +11,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 
+from tests.helpers import described
 from unitgen.errors import BadInput
-from unitgen.registry import load_people_file
 from unitgen.render import render
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -46,23 +47,34 @@ def case(path: Path) -> tuple[dict, dict]:
 
 def generated(path: Path) -> dict:
     _, source = case(path)
-    return render(load_people_file(tomli_w.dumps(source), "people.toml"))
+    return render(described(tomli_w.dumps(source), "people.toml"))
 
 
 CASES = sorted(GOLDEN.glob("*.toml"))
 FAILURES = sorted((GOLDEN / "fail").glob("*.toml"))
 
 
-@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+LISTING = [p for p in CASES if "files" in case(p)[0]["expect"]]
+ABSENT = [p for p in CASES if "absent" in case(p)[0]["expect"]]
+
+
+@pytest.mark.parametrize("path", LISTING, ids=[p.stem for p in LISTING])
 def test_generates_exactly_the_expected_files(path):
     expect, _ = case(path)
     assert sorted(generated(path)) == sorted(expect["expect"]["files"])
 
 
+@pytest.mark.parametrize("path", ABSENT, ids=[p.stem for p in ABSENT])
+def test_generates_none_of_the_absent_files(path):
+    expect, _ = case(path)
+    absent = expect["expect"]["absent"]
+    assert absent and not set(absent) & set(generated(path))
+
+
 def file_checks(paths):
     for path in paths:
         for name, checks in case(path)[0]["expect"].items():
-            if name != "files":
+            if name not in ("files", "absent"):
                 yield pytest.param(path, name, checks, id=f"{path.stem}:{name}")
 
 
@@ -107,7 +119,7 @@ def test_bad_input_is_refused_with_its_message(path):
     holds the expected message: `## error: MESSAGE`."""
     text = path.read_text()
     with pytest.raises(BadInput) as refused:
-        load_people_file(text, "people.toml")
+        described(text, "people.toml")
     assert str(refused.value) == text.splitlines()[0].removeprefix("## error: ")
 
 

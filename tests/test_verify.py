@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.test_golden import CASES, GOLDEN, generated
+from unitgen.names import env_file
+from unitgen.render import render_internal
 
 UNIT_DIR = "/etc/systemd/system/"
 pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
 def units_as_instances(folder: Path, files: dict) -> list[str]:
     """Write each unit, template units once per person they serve (the on-demand entry only
     for people who have its socket), as systemd would load them."""
-    everyone = [p.rsplit("/", 1)[1].removesuffix(".env") for p in files if "/env/" in p]
+    everyone = [n for p in files if (n := env_file.of(p))]
     names = []
     for path, artifact in files.items():
         name = path.removeprefix(UNIT_DIR)
@@ -48,15 +50,13 @@ def test_generated_units_verify_cleanly(tmp_path, case):
 
 
 def test_the_check_catches_an_unknown_key(tmp_path):
-    names = units_as_instances(tmp_path, generated(GOLDEN / "two-people.toml"))
+    names = units_as_instances(tmp_path, generated(GOLDEN / "one-person-files.toml"))
     unit = tmp_path / "wormhole@alice.service"
     unit.write_text(unit.read_text().replace("[Service]\n", "[Service]\nRestartt=always\n"))
     assert "Unknown key 'Restartt'" in verify(tmp_path, names).stderr
 
 
 def test_the_internal_firewall_unit_verifies_cleanly(tmp_path):
-    from unitgen.render import render_internal
-
     name = "wormhole-internal-firewall.service"
     (tmp_path / name).write_text(render_internal("10.1.2.3")[name])
     done = verify(tmp_path, [name])

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from unitgen.names import SLICE
+
 ROOT = Path("/sys/fs/cgroup")
-SLICE = "wormhole.slice"  # the --cgroup-parent of wormhole@.service
 
 
 @cache

@@ -7,10 +7,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from unitgen import engine, sockets, systemctl
 from unitgen.errors import Failed
 from unitgen.files import Root
 from unitgen.model import Host
-from unitgen.ops import FIREWALL_UNIT, socket, unit
+from unitgen.names import FIREWALL_UNIT, proxy_socket, unit
+from unitgen.render import render
 
 MIN_FREE = 1 << 30  # bytes a backup folder needs free at least
 
@@ -24,8 +26,6 @@ class Check:
 
 
 def _systemd(root: Root, host: Host) -> Iterator[Check]:
-    from unitgen import systemctl
-
     systemctl.check()
     yield Check("ok", "systemd", "reachable")
     if root.recovered:
@@ -35,15 +35,12 @@ def _systemd(root: Root, host: Host) -> Iterator[Check]:
     if failed:
         yield Check("fail", "workspaces", f"{len(failed)} failed: {', '.join(failed[:5])}",
                     f"see journalctl -u {failed[0]}, then systemctl reset-failed and start it")
-    if host.firewall and systemctl.show([FIREWALL_UNIT], ["ActiveState"])[
-            FIREWALL_UNIT]["ActiveState"] != "active":
+    if host.firewall and not systemctl.active(FIREWALL_UNIT):
         yield Check("fail", "firewall", f"{FIREWALL_UNIT} is not active",
                     "run: unitgen firewall (journalctl -u wormhole-firewall says why it stopped)")
 
 
 def _engine(root: Root, host: Host) -> Iterator[Check]:
-    from unitgen import engine
-
     driver = engine.client().info().get("CgroupDriver")
     if driver == "systemd":
         yield Check("ok", "engine", "reachable, systemd cgroup driver")
@@ -62,8 +59,6 @@ def _engine(root: Root, host: Host) -> Iterator[Check]:
 
 
 def _files(root: Root, host: Host) -> Iterator[Check]:
-    from unitgen.render import render
-
     drift = root.drift(render(host))
     if not drift:
         yield Check("ok", "files", "every generated file is current")
@@ -75,8 +70,6 @@ def _files(root: Root, host: Host) -> Iterator[Check]:
 
 
 def _ports(root: Root, host: Host) -> Iterator[Check]:
-    from unitgen import engine, sockets
-
     s = host.settings
     outside = [p.name for p in host.people if not s.port_min <= p.port <= s.port_max]
     twice = [port for port, n in Counter(p.port for p in host.people).items() if n > 1]
@@ -96,11 +89,9 @@ def _ports(root: Root, host: Host) -> Iterator[Check]:
 
 def _socket_ports(host: Host) -> set[int]:
     """The ports that systemd itself listens on for on-demand people."""
-    from unitgen import systemctl
-
-    loaded = systemctl.states(socket("*"))
+    loaded = systemctl.states(proxy_socket("*"))
     return {p.port for p in host.people if host.workspace(p).on_demand
-            and loaded[socket(p.name)][0] == "active"}
+            and loaded[proxy_socket(p.name)][0] == "active"}
 
 
 def _backups(root: Root, host: Host) -> Iterator[Check]:
@@ -129,6 +120,11 @@ def _clock(root: Root, host: Host) -> Iterator[Check]:
 
 CHECKS: list[Callable[[Root, Host], Iterator[Check]]] = [
     _systemd, _engine, _files, _ports, _backups, _clock]
+
+
+def lines(found: list[Check]) -> list[str]:
+    return [f"{c.level.upper():<4} {c.what}: {c.detail}" + (f" -> {c.fix}" if c.fix else "")
+            for c in found]
 
 
 def run(root: Root, host: Host) -> list[Check]:

@@ -17,19 +17,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from unitgen.errors import Failed
-from unitgen.model import ETC, PEOPLE, UNIT_DIR, Artifact
+from unitgen.model import Artifact
+from unitgen.names import ETC, MANIFEST, PEOPLE, TRANSACTION, UNIT_DIR
 
-MANIFEST = f"{ETC}/generated.json"
-TRANSACTION = f"{ETC}/.transaction"
 PLAN = "plan.json"
 # Directories a removal may leave empty and then removes too; never above these.
 TOPS = (ETC, UNIT_DIR)
 
 
+def _digest(data: bytes, mode: int) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}:{mode:o}"
+
+
 def digest(artifact: Artifact) -> str:
     if artifact.link is not None:
         return "link:" + artifact.link
-    return f"sha256:{hashlib.sha256(artifact.text.encode()).hexdigest()}:{artifact.mode:o}"
+    return _digest(artifact.text.encode(), artifact.mode)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -120,8 +123,7 @@ class Root:
         if target.is_symlink():
             return "link:" + os.readlink(target)
         if target.is_file():
-            mode = target.stat().st_mode & 0o7777
-            return f"sha256:{hashlib.sha256(target.read_bytes()).hexdigest()}:{mode:o}"
+            return _digest(target.read_bytes(), target.stat().st_mode & 0o7777)
         return None
 
     def _plan(self, files: dict[str, Artifact]) -> tuple[dict[str, Artifact], list[str]]:

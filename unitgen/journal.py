@@ -1,10 +1,20 @@
-"""What the journal knows of the workspaces: each one's last successful login."""
+"""What the journal knows of the workspaces: each one's last successful login; and a
+workspace's journal shown to the admin."""
 
 import json
+import os
 import shutil
 import subprocess
 
+from unitgen.names import SLICE, syslog, unit
+
 SINCE = "-30d"
+
+
+def show(name: str, follow: bool) -> None:
+    """Replace this process with journalctl over the person's workspace unit."""
+    os.execvp("journalctl", ["journalctl", "--unit", unit(name),
+                             "--follow" if follow else "--no-pager"])
 
 
 def last_logins() -> dict[str, float]:
@@ -16,11 +26,13 @@ def last_logins() -> dict[str, float]:
     done = subprocess.run(
         [exe, "--no-pager", "--output=json", "--output-fields=SYSLOG_IDENTIFIER",
          f"--since={SINCE}", "--grep=^Accepted publickey for user",
-         "_SYSTEMD_SLICE=wormhole.slice"],
+         f"_SYSTEMD_SLICE={SLICE}"],
         capture_output=True, text=True)
     found: dict[str, float] = {}
     for line in done.stdout.splitlines():
         entry = json.loads(line)
-        name = entry.get("SYSLOG_IDENTIFIER", "").removeprefix("wormhole-")
+        name = syslog.of(entry.get("SYSLOG_IDENTIFIER", ""))
+        if name is None:
+            continue
         found[name] = max(found.get(name, 0), int(entry["__REALTIME_TIMESTAMP"]) / 1e6)
     return found

@@ -32,6 +32,11 @@ class PublicKey:
         return " ".join(part for part in (self.type, self.data, self.comment) if part)
 
     @property
+    def summary(self) -> dict[str, str]:
+        """The key as list, show and key list describe it."""
+        return {"type": self.type, "fingerprint": self.fingerprint, "comment": self.comment}
+
+    @property
     def fingerprint(self) -> str:
         digest = hashlib.sha256(base64.b64decode(self.data)).digest()
         return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

@@ -3,26 +3,34 @@
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
+from unitgen import names
+from unitgen.errors import BadInput
 from unitgen.keys import PublicKey
 
-# Where things live on a host. Every path unitgen reads or writes is one of these,
-# taken relative to --root.
-ETC = "/etc/wormhole"
-CONFIG = f"{ETC}/wormhole.toml"
-PEOPLE = f"{ETC}/people"
-FIREWALL = f"{ETC}/firewall.toml"
-UNIT_DIR = "/etc/systemd/system"
-DOCKER = "/usr/bin/docker"
-BRIDGE = "wormhole0"
 EGRESS = ("open", "allowlist", "none")
+SIZE_UNITS = "KMGT"
 
 
 def size_bytes(size: str) -> int:
-    """512M -> 536870912: sizes as the validation writes them."""
-    units = "KMGT"
-    if size[-1] in units:
-        return int(size[:-1]) << 10 * (units.index(size[-1]) + 1)
+    """512M -> 536870912: sizes as size_text writes them."""
+    if size[-1] in SIZE_UNITS:
+        return int(size[:-1]) << 10 * (SIZE_UNITS.index(size[-1]) + 1)
     return int(size)
+
+
+def size_text(size: int) -> str:
+    """536870912 -> 512M: the largest unit that divides the size."""
+    for exponent in range(len(SIZE_UNITS), 0, -1):
+        if size % (1 << 10 * exponent) == 0:
+            return f"{size >> 10 * exponent}{SIZE_UNITS[exponent - 1]}"
+    return str(size)
+
+
+def pull_policy(image: str) -> str:
+    """Pull only images that name a registry; a local tag is never looked up on a hub."""
+    first, slash, _ = image.partition("/")
+    from_registry = slash and ("." in first or ":" in first or first == "localhost")
+    return "missing" if from_registry else "never"
 
 
 @dataclass(frozen=True)
@@ -98,16 +106,24 @@ class Workspace:
 
     @property
     def volumes(self) -> tuple[str, str]:
-        """The home volume and the host-key volume ('.' cannot occur in a name)."""
-        suffix = f".{self.generation}" if self.generation else ""
-        return f"wormhole-home-{self.name}{suffix}", f"wormhole-hostkeys-{self.name}{suffix}"
+        return names.volumes(self.name, self.generation)
 
     @property
     def pull(self) -> str:
-        """Pull only images that name a registry; a local tag is never looked up on a hub."""
-        first, slash, _ = self.image.partition("/")
-        from_registry = slash and ("." in first or ":" in first or first == "localhost")
-        return "missing" if from_registry else "never"
+        return pull_policy(self.image)
+
+    @property
+    def entry(self) -> str:
+        """The unit that brings the workspace up: its socket when it works on demand."""
+        return names.proxy_socket(self.name) if self.on_demand else names.unit(self.name)
+
+    @property
+    def units(self) -> list[str]:
+        """Every unit the workspace may have running, entry first."""
+        entries = [names.proxy_socket(self.name), names.proxy(self.name)] if self.on_demand \
+            else []
+        return [*entries, names.unit(self.name), names.timer(self.name),
+                names.data_unit(self.name)]
 
 
 @dataclass(frozen=True)
@@ -128,9 +144,19 @@ class Host:
     def person(self, name: str) -> Person | None:
         return next((p for p in self.people if p.name == name), None)
 
+    def need(self, name: str) -> Person:
+        """The person, or the error every command gives for a name that is not here."""
+        person = self.person(name)
+        if person is None:
+            raise BadInput(f"there is no workspace named {name}; see: unitgen list")
+        return person
+
     def with_person(self, person: Person) -> "Host":
         others = tuple(p for p in self.people if p.name != person.name)
         return replace(self, people=tuple(sorted((*others, person), key=lambda p: p.name)))
+
+    def with_settings(self, **changes: object) -> "Host":
+        return replace(self, settings=replace(self.settings, **changes))
 
     def without(self, name: str) -> "Host":
         return replace(self, people=tuple(p for p in self.people if p.name != name))

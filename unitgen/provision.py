@@ -2,9 +2,14 @@
 
 import base64
 import json
+from dataclasses import replace
 
+from unitgen import admission
 from unitgen.errors import BadInput
-from unitgen.model import Admin, Artifact
+from unitgen.keys import PublicKey, check_unique
+from unitgen.model import Admin, Artifact, Host, pull_policy
+from unitgen.registry import PeopleFile
+from unitgen.render import environment
 
 # Ignition spec -> the Butane version of each variant that targets it.
 SPECS = {
@@ -22,6 +27,28 @@ def butane_version(spec: str, variant: str) -> str:
         offered = ", ".join(s for s in SPECS if variant in SPECS[s])
         raise BadInput(f"--spec {spec} is not offered for {variant}; pick one of {offered}")
     return version
+
+
+def target(people: PeopleFile | None, registered: Host | None,
+           admin_keys: tuple[PublicKey, ...]) -> tuple[Host, Admin]:
+    """The host to provision and its admin: from a people file, or else this host's registry;
+    `admin_keys` join the file's [admin] keys."""
+    if people is not None:
+        host, admin = admission.admit(people.host, people.wanted), people.admin
+    else:
+        host, admin = registered, Admin()
+    keys = (*admin.keys, *admin_keys)
+    if not keys:
+        raise BadInput("the host needs its admin's key; give --admin-key KEYFILE or keys in "
+                       "the people file's [admin] table")
+    check_unique(list(keys))
+    return host, replace(admin, keys=keys)
+
+
+def unpullable(host: Host) -> list[str]:
+    """The images a fresh host cannot pull: those that name no registry."""
+    images = {w.image for w in host.workspaces()} | {host.settings.image}
+    return sorted(image for image in images if pull_policy(image) == "never")
 
 
 def ignition(files: dict[str, Artifact], admin: Admin, spec: str) -> str:
@@ -55,8 +82,6 @@ def yaml_block(text: str) -> str:
 def butane(files: dict[str, Artifact], admin: Admin, variant: str, spec: str,
            people: int) -> str:
     """The same config as a Butane config (YAML), for admins who keep Butane sources."""
-    from unitgen.render import environment
-
     templates = environment("butane")
     templates.filters["block"] = yaml_block
     return templates.get_template("config.bu.j2").render(

@@ -2,11 +2,12 @@
 
 import re
 import tomllib
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields
 
 import tomli_w
 
 from unitgen import validate
+from unitgen.admission import Wanted
 from unitgen.errors import BadInput
 from unitgen.model import Admin, Host, Person, Settings
 
@@ -66,27 +67,44 @@ def _line(text: str, *keys: str) -> str:
     return ""
 
 
-def read_people_file(text: str,
-                     where: str) -> tuple[Host, Admin, dict[str, tuple[str, object]]]:
-    """A people file: [defaults] settings, [firewall], [admin] and one [people.NAME] table
-    each. Returns the host without people, its admin, and each person's table with where
-    it stands."""
+@dataclass(frozen=True)
+class PeopleFile:
+    """A people file: the host it describes (settings and firewall, no people yet), its
+    admin, the people it wants, and which host tables it holds."""
+
+    host: Host
+    admin: Admin
+    wanted: list[Wanted]
+    host_tables: tuple[str, ...]
+
+
+HOST_TABLES = ("defaults", "firewall", "admin")
+
+
+def read_people_file(text: str, where: str) -> PeopleFile:
+    """[defaults] settings, [firewall], [admin] and one [people.NAME] table each."""
     table = _table(text, where)
-    unknown = sorted(set(table) - {"defaults", "people", "firewall", "admin"})
+    unknown = sorted(set(table) - {*HOST_TABLES, "people"})
     if unknown:
         raise BadInput(f"{where}: unknown table '{unknown[0]}'; use [defaults], [firewall], "
                        "[admin] and [people.NAME]")
-    at = {key: f"{where}{_line(text, key)}: [{key}]"
-          for key in ("defaults", "firewall", "admin")}
+    at = {key: f"{where}{_line(text, key)}: [{key}]" for key in HOST_TABLES}
     host = Host(validate.settings(table.get("defaults", {}), at["defaults"]),
                 firewall=firewall_table(table.get("firewall", {"enabled": False}),
                                         at["firewall"]))
     people = table.get("people", {})
     if not isinstance(people, dict):
         raise BadInput(f"{where}: people is not a table; give one [people.NAME] table each")
-    return host, admin_table(table.get("admin", {}), at["admin"]), {
-        name: (f"{where}{_line(text, 'people', name)}: [people.{name}]", table)
-        for name, table in people.items()}
+    wanted = [_wanted(name, entry, f"{where}{_line(text, 'people', name)}: [people.{name}]")
+              for name, entry in people.items()]
+    return PeopleFile(host, admin_table(table.get("admin", {}), at["admin"]), wanted,
+                      tuple(key for key in HOST_TABLES if key in table))
+
+
+def _wanted(name: str, entry: object, at: str) -> Wanted:
+    if not isinstance(entry, dict):
+        raise BadInput(f"{at}: must be a table with keys = [...]; see the README")
+    return Wanted(validate.person(name, entry, at, port_required=False), at)
 
 
 def admin_table(table: dict, where: str) -> Admin:
@@ -99,42 +117,3 @@ def admin_table(table: dict, where: str) -> Admin:
         raise BadInput(f"{where}: user {user!r} is not a login name; give one such as core")
     keys = validate.key_lines(table["keys"], where) if "keys" in table else ()
     return Admin(user, keys)
-
-
-def place(host: Host, people: dict[str, tuple[str, object]],
-          busy: frozenset[int] = frozenset()) -> Host:
-    """Add people from their tables. Those without a port get the lowest free one in name
-    order, after those with a port are placed, so the same input gives the same ports."""
-    placed = {n for n, (_, t) in people.items() if isinstance(t, dict) and "port" in t}
-    for name in sorted(placed) + sorted(set(people) - placed):
-        at, table = people[name]
-        if not isinstance(table, dict):
-            raise BadInput(f"{at}: must be a table with keys = [...]; see the README")
-        if (existing := host.person(name)) is not None:
-            if not same(existing, validate.person(name, {"port": existing.port, **table}, at)):
-                raise BadInput(f"{at}: {name} exists already, with other values; leave them "
-                               "out or remove them first")
-            continue  # given again as registered: adding them again changes nothing
-        entry = dict(table)
-        if "port" not in entry:
-            entry["port"] = next((n for n in host.free_ports() if n not in busy), None)
-            if entry["port"] is None:
-                raise BadInput(f"{at}: no free port left in the range; widen port_min/port_max")
-        person = validate.person(name, entry, at)
-        validate.port(person.port, host, at)
-        if person.port in busy:
-            raise BadInput(f"{at}: port {person.port} is in use on this host; pick another "
-                           "or leave it out")
-        host = host.with_person(person)
-    return host
-
-
-def same(registered: Person, given: Person) -> bool:
-    """Whether `given` asks for the person as registered (restores move the generation)."""
-    return replace(given, generation=registered.generation) == registered
-
-
-def load_people_file(text: str, where: str) -> Host:
-    """The host a people file describes, people and all."""
-    host, _, people = read_people_file(text, where)
-    return place(host, people)

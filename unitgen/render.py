@@ -3,28 +3,20 @@
 import re
 from functools import cache
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from unitgen import registry, resources, validate
-from unitgen.model import (
-    BRIDGE,
-    CONFIG,
-    DOCKER,
-    ETC,
-    FIREWALL,
-    PEOPLE,
-    UNIT_DIR,
-    Artifact,
-    Host,
-)
+from unitgen import names, registry, resources, validate
+from unitgen.model import Artifact, Host, Person, Workspace
+from unitgen.names import BRIDGE, CONFIG, DOCKER, ETC, FIREWALL, UNIT_DIR
 
 UNIT_SUFFIXES = (".service", ".target", ".slice", ".timer", ".socket")
 WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
 
 
 @cache
-def environment(folder: str = "units") -> Environment:
-    """The templates of units/ (or butane/), strict about every name they use."""
+def environment(folder: str = "units"):  # -> jinja2.Environment
+    """The templates of units/ (or butane/), strict about every name they use. Jinja2 is
+    imported here, so that commands that render nothing start without it."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     return Environment(
         loader=FileSystemLoader(resources.folder(folder)),
         undefined=StrictUndefined,
@@ -83,22 +75,29 @@ def render(host: Host) -> dict[str, Artifact]:
         files.update(_links(path, text, always if name == "wormhole@.service" else everyone))
     previous = host.predecessors()
     for person, w in zip(host.people, host.workspaces(), strict=True):
-        dropins = f"{UNIT_DIR}/wormhole@{w.name}.service.d"
-        if w.name in previous:
-            order = Artifact(_template("start-order.conf.j2", host, w=w,
-                                       previous=previous[w.name]))
-            files[f"{dropins}/10-start-order.conf"] = order
-            files[f"{UNIT_DIR}/wormhole-data@{w.name}.service.d/10-start-order.conf"] = order
-        if w.on_demand:
-            files[f"{dropins}/20-on-demand.conf"] = Artifact(
-                _template("on-demand.conf.j2", host, w=w))
-            socket = f"{UNIT_DIR}/wormhole-proxy@{w.name}.socket"
-            files[socket] = Artifact(_template("proxy.socket.j2", host, w=w))
-            files.update(_links(socket, files[socket].text, []))
-        files[f"{PEOPLE}/{w.name}.toml"] = Artifact(registry.dump_person(person))
-        files[f"{ETC}/env/{w.name}.env"] = Artifact(_template("person.env.j2", host, w=w))
-        keys = _template("authorized_keys.j2", host, w=w)
-        files[f"{ETC}/keys/{w.name}/authorized_keys"] = Artifact(keys)
+        files.update(_person(host, person, w, previous.get(w.name)))
+    return files
+
+
+def _person(host: Host, person: Person, w: Workspace, previous: str | None
+            ) -> dict[str, Artifact]:
+    """The files of one person: registry, env file, keys, and their units' drop-ins."""
+    files = {
+        names.person_file(w.name): Artifact(registry.dump_person(person)),
+        names.env_file(w.name): Artifact(_template("person.env.j2", host, w=w)),
+        names.keys_file(w.name): Artifact(_template("authorized_keys.j2", host, w=w)),
+    }
+    dropins = names.dropins(names.unit(w.name))
+    if previous is not None:
+        order = Artifact(_template("start-order.conf.j2", host, w=w, previous=previous))
+        files[f"{dropins}/10-start-order.conf"] = order
+        files[f"{names.dropins(names.data_unit(w.name))}/10-start-order.conf"] = order
+    if w.on_demand:
+        files[f"{dropins}/20-on-demand.conf"] = Artifact(
+            _template("on-demand.conf.j2", host, w=w))
+        socket = f"{UNIT_DIR}/{names.proxy_socket(w.name)}"
+        files[socket] = Artifact(_template("proxy.socket.j2", host, w=w))
+        files.update(_links(socket, files[socket].text, []))
     return files
 
 

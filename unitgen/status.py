@@ -1,12 +1,41 @@
 """unitgen status: every workspace at a glance, from one call to each source (the engine's
 container list, one systemctl list, one journalctl) plus small file reads."""
 
+import socket
 import time
 
 from unitgen import archive, cgroups, engine, journal, systemctl
 from unitgen.files import Root
-from unitgen.model import Host, size_bytes
-from unitgen.ops import backup_folder, proxy, socket, unit
+from unitgen.model import Host, Person, size_bytes
+from unitgen.names import proxy, proxy_socket, unit
+from unitgen.ops import backup_folder
+
+
+def _state(loaded: systemctl.States, name: str) -> str:
+    return "{} ({})".format(*loaded[unit(name)])
+
+
+def unit_states(names: list[str], live: bool) -> dict[str, str]:
+    """Each workspace's unit state from one systemctl call; 'unknown' off the live host."""
+    if not live:
+        return dict.fromkeys(names, "unknown")
+    loaded = systemctl.states(unit("*"))
+    return {n: _state(loaded, n) for n in names}
+
+
+def describe(host: Host, person: Person, state: str) -> dict:
+    """What list and show tell of a workspace."""
+    w = host.workspace(person)
+    return {
+        "user": w.name,
+        "port": w.port,
+        "state": state,
+        "memory": w.memory,
+        "pids": w.pids,
+        "image": w.image,
+        "keys": [k.summary for k in w.keys],
+        "ssh": f"ssh -p {w.port} user@{host.settings.host or socket.gethostname()}",
+    }
 
 
 def _number(value: str | None) -> int | None:
@@ -27,18 +56,37 @@ def _idle_since(loaded: systemctl.States, names: list[str]) -> dict[str, float]:
     return found
 
 
+def key_line(key: dict[str, str]) -> str:
+    return f"{key['fingerprint']} {key['type']} {key['comment']}".rstrip()
+
+
+def list_lines(rows: list[dict]) -> list[str]:
+    """`unitgen list`: one line per workspace."""
+    return [f"{'USER':<16} {'PORT':>5}  {'STATE':<20} {'MEMORY':>6}  IMAGE"] + [
+        f"{r['user']:<16} {r['port']:>5}  {r['state']:<20} {r['memory']:>6}  {r['image']}"
+        for r in rows]
+
+
+def show_lines(info: dict) -> list[str]:
+    """`unitgen show`: one workspace, a line per fact."""
+    return [*(f"{key:<8} {info[key]}" for key in ("user", "port", "state", "memory", "pids",
+                                                   "image")),
+            *(f"{'key':<8} {key_line(key)}" for key in info["keys"]),
+            f"{'ssh':<8} {info['ssh']}"]
+
+
 def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
     containers = engine.workspaces()
     people = {p.name: p for p in host.people}
     workspaces = {n: host.workspace(people[n]) for n in names}
     on_demand = {n for n, w in workspaces.items() if w.on_demand}
-    loaded = systemctl.states(unit("*"), proxy("*"), socket("*"))
+    loaded = systemctl.states(unit("*"), proxy("*"), proxy_socket("*"))
     idle_since = _idle_since(loaded, sorted(on_demand))
     logins = journal.last_logins()
     wall = time.time()
     rows = []
     for name in names:
-        active, sub = loaded[unit(name)]
+        active = loaded[unit(name)][0]
         container = containers.get(name, {})
         running = container.get("State") == "running"
         scope = cgroups.Scope(container["Id"]) if running else None
@@ -47,8 +95,8 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
             "user": name,
             "port": workspaces[name].port,
             "mode": "on-demand" if name in on_demand else "always-on",
-            "entry": loaded[socket(name)][0] if name in on_demand else None,
-            "unit": f"{active} ({sub})",
+            "entry": loaded[proxy_socket(name)][0] if name in on_demand else None,
+            "unit": _state(loaded, name),
             "container": container.get("State", "none"),
             # Each start creates the container afresh, so its age is the uptime.
             "uptime": round(wall - container["Created"]) if running and active == "active"

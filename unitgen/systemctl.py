@@ -76,6 +76,10 @@ def restart(*units: str) -> None:
     _run("restart", *units)
 
 
+def active(unit: str) -> bool:
+    return show([unit], ["ActiveState"])[unit]["ActiveState"] == "active"
+
+
 def results(units: list[str]) -> dict[str, str]:
     """How each unit's last run ended: 'success', 'exit-code', 'timeout', ..."""
     return {name: values.get("Result", "") for name, values in show(units, ["Result"]).items()}

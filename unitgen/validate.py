@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique, parse_key
-from unitgen.model import EGRESS, Host, Person, Settings
+from unitgen.model import EGRESS, SIZE_UNITS, Host, Person, Settings, size_text
 
 NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 RESERVED = frozenset((
@@ -20,7 +20,6 @@ RESERVED = frozenset((
     "core docker dockremap user admin wormhole all default none"
 ).split())
 SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE | re.ASCII)
-UNITS = "KMGT"
 MIN_MEMORY = 64 << 20
 MAX_MEMORY = 1 << 40
 IMAGE = re.compile(
@@ -58,13 +57,10 @@ def memory(value: str, where: str = "--memory") -> str:
             f"{where}: {value!r} is not a size; give a number with K, M, G or T (e.g. 512M)"
         )
     number, unit = int(match[1]), match[2].upper()
-    size = number << (10 * (UNITS.index(unit) + 1) if unit else 0)
+    size = number << (10 * (SIZE_UNITS.index(unit) + 1) if unit else 0)
     if not MIN_MEMORY <= size <= MAX_MEMORY:
         raise BadInput(f"{where}: {value!r} is outside 64M to 1T; give a size in that range")
-    for exponent in range(len(UNITS), 0, -1):
-        if size % (1 << 10 * exponent) == 0:
-            return f"{size >> 10 * exponent}{UNITS[exponent - 1]}"
-    return str(size)
+    return size_text(size)
 
 
 def image(value: str, where: str = "--image") -> str:
@@ -272,13 +268,25 @@ PERSON = {
 }
 
 
-def person(person_name: str, table: dict, where: str) -> Person:
-    """A person from a registry or people-file table."""
+def person(person_name: str, table: dict, where: str, port_required: bool = True) -> Person:
+    """A person from a registry table, or a people-file table (where a missing port is 0:
+    the lowest free one)."""
     name(person_name, where)
     _known(table, set(PERSON), where)
-    if "port" not in table:
+    if "port" not in table and port_required:
         raise BadInput(f"{where}: port is missing; give port = N")
     if "keys" not in table:
         key_lines(None, where)
-    return Person(person_name, **{key: PERSON[key](value, f"{where}: {key}")
-                                  for key, value in table.items()})
+    return Person(person_name, **{"port": 0, **{key: PERSON[key](value, f"{where}: {key}")
+                                               for key, value in table.items()}})
+
+
+def limits(**given: object) -> dict[str, object]:
+    """The limits `unitgen set` was given (those not None), each checked."""
+    checks = {"memory": memory, "cpus": cpus, "pids": pids, "idle_stop": timespan,
+              "on_demand": bool}
+    found = {key: checks[key](value) for key, value in given.items() if value is not None}
+    if not found:
+        raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on or "
+                       "--idle-stop; see: unitgen set --help")
+    return found

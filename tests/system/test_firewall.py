@@ -131,6 +131,16 @@ def test_the_rules_come_back_after_the_engine_restarts(host, lab):
     assert jumps.count("-j WORMHOLE-FORWARD") == 1
 
 
+def test_an_upgrade_in_batches_keeps_the_firewall_on(host, lab):
+    host.unitgen("upgrade", "--all", "--batch", "2")
+    assert host.unit("wormhole-firewall.service", "ActiveState")["ActiveState"] == "active"
+    assert host.exec("test", "-f", "/etc/wormhole/firewall/rules.v4", check=False).returncode == 0
+    rules = host.exec("iptables", "-S", "WORMHOLE-INPUT").stdout
+    assert all(f"--dport {p.port} -j RETURN" in rules for p in lab)
+    assert host.exec("iptables", "-S", "DOCKER-USER").stdout.count("-j WORMHOLE-FORWARD") == 1
+    assert answers(host, *lab) == ALLOWLIST
+
+
 def test_add_and_remove_keep_the_rules_in_step_without_dropping_sessions(host, lab, add):
     one = lab[0]
     session = subprocess.Popen([*ssh_args(host.ip, one.port, one.key), "sleep 8; echo alive"],

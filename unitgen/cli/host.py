@@ -1,0 +1,100 @@
+"""Commands about the host itself: its firewall, the configs that provision a fresh one, and
+the workspace image."""
+
+from pathlib import Path
+
+import typer
+
+from unitgen import engine, inputs, ops, options, provision, resources, validate
+from unitgen.cli.app import Target, app, image_app
+from unitgen.errors import BadInput
+from unitgen.files import write_atomic
+from unitgen.model import Admin, Host
+from unitgen.render import render_internal, render_provisioned
+
+
+@app.command()
+def firewall(ctx: typer.Context, off: options.Off = False, internal: options.Internal = False,
+             wormhole_ip: options.WormholeIp = None, output: options.Format = "rules") -> None:
+    """Install and start the workspace host's firewall, with the egress policy of the config;
+    add and remove keep it in step with the ports.
+
+    Example: unitgen firewall    (or: unitgen firewall --internal --wormhole-ip 10.0.0.5)
+    """
+    if internal:
+        if wormhole_ip is None or output not in ("rules", "unit"):
+            raise BadInput("--internal needs --wormhole-ip ADDR and --format rules or unit; "
+                           "see: unitgen firewall --help")
+        files = render_internal(validate.address(wormhole_ip, "--wormhole-ip"))
+        typer.echo(files["rules" if output == "rules" else
+                         "wormhole-internal-firewall.service"], nl=False)
+        return
+    target: Target = ctx.obj
+    host = ops.firewall(target.root, target.edge, not off)
+    typer.echo("firewall off" if off else f"firewall on: egress {host.settings.egress}, admin "
+               f"ports {', '.join(map(str, host.settings.admin_ports))}, {len(host.people)} "
+               "workspace port(s)")
+
+
+def provisioning(target: Target, source: Path | None,
+                 admin_keys: list[Path] | None) -> tuple[Host, Admin]:
+    """The host to provision and its admin, from a people file or the registry."""
+    host, admin = provision.target(inputs.people_file(source) if source else None,
+                                   None if source else target.host(),
+                                   inputs.read_keys(admin_keys) if admin_keys else ())
+    for image in provision.unpullable(host):
+        typer.echo(f"warning: image {image} names no registry, so the new host cannot pull "
+                   "it; push it to a registry and set image to that reference", err=True)
+    return host, admin
+
+
+def emit(text: str, out: Path | None) -> None:
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    write_atomic(out.resolve(), text)
+    typer.echo(f"wrote {out}", err=True)
+
+
+@app.command()
+def ignition(ctx: typer.Context, source: options.Source = None,
+             admin_key: options.AdminKeys = None, spec: options.Spec = "3.3.0",
+             out: options.Out = None) -> None:
+    """Write the Ignition config that provisions a fresh host with every workspace, backup
+    timer, the firewall and the engine settings, at first boot.
+
+    Example: unitgen ignition --from people.toml --admin-key me.pub --out host.ign
+    """
+    provision.butane_version(spec, "fcos")
+    host, admin = provisioning(ctx.obj, source, admin_key)
+    emit(provision.ignition(render_provisioned(host), admin, spec), out)
+
+
+@app.command()
+def butane(ctx: typer.Context, source: options.Source = None,
+           admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
+           spec: options.Spec = "3.3.0", out: options.Out = None) -> None:
+    """Write the same provisioning config as Butane YAML, for fcos or flatcar.
+
+    Example: unitgen butane --variant flatcar --from people.toml --admin-key me.pub
+    """
+    provision.butane_version(spec, variant)
+    host, admin = provisioning(ctx.obj, source, admin_key)
+    emit(provision.butane(render_provisioned(host), admin, variant, spec, len(host.people)),
+         out)
+
+
+@image_app.command("build")
+def image_build(ctx: typer.Context, tag: options.Tag = None) -> None:
+    """Build the workspace image from the image/ folder that ships with unitgen.
+
+    Example: unitgen image build --tag wormhole:2
+    """
+    target: Target = ctx.obj
+    if not target.edge.live:
+        raise BadInput("image build talks to the engine; leave out --root")
+    tag = validate.image(tag) if tag else target.host().settings.image
+    image_id = engine.build(resources.folder("image"), tag)
+    typer.echo(f"built {tag} ({image_id.removeprefix('sha256:')[:12]})")
+
+

@@ -1,0 +1,73 @@
+"""The one place that names every unit, container, volume, label and path unitgen makes,
+and reads those names back. Pure. The templates in units/ spell the same names with %i."""
+
+# Where things live on a host, taken relative to --root.
+ETC = "/etc/wormhole"
+CONFIG = f"{ETC}/wormhole.toml"
+PEOPLE = f"{ETC}/people"
+FIREWALL = f"{ETC}/firewall.toml"
+MANIFEST = f"{ETC}/generated.json"
+TRANSACTION = f"{ETC}/.transaction"
+UNIT_DIR = "/etc/systemd/system"
+DOCKER = "/usr/bin/docker"
+
+# Host-wide units and resources.
+TARGET = "wormhole.target"
+SLICE = "wormhole.slice"
+FIREWALL_UNIT = "wormhole-firewall.service"
+NETWORK = "wormhole"
+BRIDGE = "wormhole0"
+USER_LABEL = "wormhole.user"
+RESTORE_LABEL = "wormhole.restore"
+
+
+class Named:
+    """A kind of thing named after a person: the name for a person, and whose a name is."""
+
+    def __init__(self, pattern: str) -> None:
+        self.prefix, _, self.suffix = pattern.partition("{}")
+
+    def __call__(self, name: str) -> str:
+        return f"{self.prefix}{name}{self.suffix}"
+
+    def of(self, text: str) -> str | None:
+        """Whose this name is, or None when it is no name of this kind."""
+        if not (text.startswith(self.prefix) and text.endswith(self.suffix)):
+            return None
+        name = text[len(self.prefix):len(text) - len(self.suffix)]
+        return name if name and "/" not in name else None
+
+
+unit = Named("wormhole@{}.service")  # the workspace
+data_unit = Named("wormhole-data@{}.service")
+backup_unit = Named("wormhole-backup@{}.service")
+timer = Named("wormhole-backup@{}.timer")
+proxy = Named("wormhole-proxy@{}.service")  # the entry of an on-demand workspace
+proxy_socket = Named("wormhole-proxy@{}.socket")
+container = Named("wormhole-{}")
+syslog = Named("wormhole-{}")  # the SyslogIdentifier= of a workspace
+env_file = Named(f"{ETC}/env/{{}}.env")
+keys_file = Named(f"{ETC}/keys/{{}}/authorized_keys")
+person_file = Named(f"{PEOPLE}/{{}}.toml")
+TEMPLATE = f"{UNIT_DIR}/{unit('')}"  # wormhole@.service, which every workspace runs
+
+
+def volumes(name: str, generation: int) -> tuple[str, str]:
+    """The home volume and the host-key volume of a generation ('.' cannot occur in a name)."""
+    suffix = f".{generation}" if generation else ""
+    return f"wormhole-home-{name}{suffix}", f"wormhole-hostkeys-{name}{suffix}"
+
+
+def generation_of(name: str, volume: str) -> int | None:
+    """The generation of one of the person's volumes, or None when it is not theirs."""
+    for prefix in (f"wormhole-home-{name}", f"wormhole-hostkeys-{name}"):
+        rest = volume.removeprefix(prefix)
+        if rest == "":
+            return 0
+        if rest != volume and rest[:1] == "." and rest[1:].isdigit():
+            return int(rest[1:])
+    return None
+
+
+def dropins(unit_name: str) -> str:
+    return f"{UNIT_DIR}/{unit_name}.d"

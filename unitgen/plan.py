@@ -1,0 +1,118 @@
+"""The pure half of each operation: what to stop, write, start and roll back, decided from
+data. unitgen.ops carries the plans out against a host."""
+
+from dataclasses import dataclass, replace
+from functools import reduce
+
+from unitgen import names
+from unitgen.errors import BadInput
+from unitgen.keys import PublicKey
+from unitgen.model import Host, Person, Workspace
+
+
+def select(host: Host, wanted: list[str], everyone: bool) -> list[Person]:
+    """The people a command names, or everyone with --all."""
+    if everyone and wanted:
+        raise BadInput("names and --all were both given; give one or the other")
+    if everyone:
+        return list(host.people)
+    if not wanted:
+        raise BadInput("no workspace was named; give one or more names, or --all")
+    return [host.need(n) for n in dict.fromkeys(wanted)]
+
+
+def chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def switch(before: Workspace, after: Workspace) -> tuple[list[str], list[str]]:
+    """The units to stop and to start when a workspace's way of running changes."""
+    if before.entry == after.entry:
+        return [], []
+    stop = [names.proxy_socket(before.name), names.proxy(before.name)] if before.on_demand \
+        else [before.entry]
+    return stop, [after.entry]
+
+
+def next_generation(name: str, volumes: list[str]) -> int:
+    """The lowest generation above every existing volume of the person's."""
+    used = [g for v in volumes if (g := names.generation_of(name, v)) is not None]
+    return max(used, default=-1) + 1
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A restore of one person: the stale volumes a killed restore left, and the host with the
+    person moved onto a new generation of volumes."""
+
+    stale: list[str]
+    after: Host
+    person: Person
+
+    @property
+    def volumes(self) -> tuple[str, str]:
+        return self.after.workspace(self.person).volumes
+
+
+def restore(host: Host, person: Person, existing: list[str]) -> Restore:
+    """`existing`: every volume of the person in the engine. A registered person's volumes
+    other than their current pair hold no current data."""
+    was = host.person(person.name)
+    current = set(host.workspace(was).volumes) if was else set()
+    stale = [v for v in existing if was and v not in current]
+    moved = replace(person, generation=next_generation(person.name, existing))
+    return Restore(stale, host.with_person(moved), moved)
+
+
+def recreate(host: Host, people: list[Person], changed: list[str]) -> list[Person]:
+    """Whose containers an upgrade recreates: the people named, those whose env file changed,
+    and everyone when the workspace template changed."""
+    if names.TEMPLATE in changed:
+        return list(host.people)
+    touched = {names.env_file.of(p) for p in changed} | {p.name for p in people}
+    return [p for p in host.people if p.name in touched]
+
+
+def with_image(host: Host, people: list[Person], image: str | None) -> Host:
+    if image is None:
+        return host
+    return reduce(lambda h, p: h.with_person(replace(p, image=image)), people, host)
+
+
+@dataclass(frozen=True)
+class Batch:
+    number: int
+    people: list[Person]
+    after: Host     # the host with this batch on its new image
+    rollback: Host  # the host with this batch back on the image it ran
+
+
+def upgrade(host: Host, running: list[Person], image: str | None,
+            ran: dict[str, str]) -> list[Batch]:
+    """The batches of an upgrade of the running people. `ran` maps a person to the image id
+    they ran, for those whose image reference no longer names it: their rollback pins it."""
+    batches = []
+    for number, people in enumerate(chunks(running, host.settings.upgrade_batch), 1):
+        after = with_image(host, people, image)
+        rollback = reduce(lambda h, p: h.with_person(
+            replace(p, image=ran[p.name]) if p.name in ran else p), people, host)
+        batches.append(Batch(number, people, after, rollback))
+        host = after
+    return batches
+
+
+def add_keys(person: Person, new: tuple[PublicKey, ...]) -> Person:
+    held = next((k for k in new if k.data in {old.data for old in person.keys}), None)
+    if held is not None:
+        raise BadInput(f"{person.name} has key {held.fingerprint} already; give a new key")
+    return replace(person, keys=(*person.keys, *new))
+
+
+def remove_key(person: Person, fingerprint: str) -> Person:
+    kept = tuple(k for k in person.keys if k.fingerprint != fingerprint)
+    if len(kept) == len(person.keys):
+        raise BadInput(f"{person.name} has no key {fingerprint}; see: unitgen key list "
+                       f"{person.name}")
+    if not kept:
+        raise BadInput(f"{fingerprint} is {person.name}'s last key; add another first")
+    return replace(person, keys=kept)
