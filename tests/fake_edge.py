@@ -62,6 +62,9 @@ class FakeEdge:
         self._record("extract", name, *volumes)
         self.volumes |= set(volumes)
 
+    def clear_restores(self, name: str) -> None:
+        self._record("clear-restores", name)
+
     def running_image(self, container: str) -> str | None:
         return self.running.get(container)
 

@@ -284,9 +284,9 @@ def test_a_people_file_key_with_a_newline_is_refused(populated, keys):
     assert snapshot(populated) == before
 
 
-def test_a_missing_root_fails_with_status_1(tmp_path, keys):
+def test_a_missing_root_is_bad_input(tmp_path, keys):
     done = unitgen(tmp_path / "missing", "add", "alice", keys["alice"])
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.startswith("unitgen: error: --root ")
     assert not (tmp_path / "missing").exists()
 

@@ -2,13 +2,14 @@
 
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import snapshot
-from unitgen.errors import Failed
+from tests.helpers import assert_message, snapshot
+from unitgen.errors import BadInput
 from unitgen.files import Root, digest
 from unitgen.model import Artifact
 from unitgen.names import CONFIG, ETC, MANIFEST, TRANSACTION, UNIT_DIR
@@ -116,20 +117,116 @@ def test_keep_files_are_never_deleted(root):
     assert CONFIG not in json.loads(root(MANIFEST).read_text())
 
 
-@pytest.mark.parametrize("damage", ["edit", "delete", "replace-with-link"])
+@pytest.mark.parametrize("damage", ["edit", "delete"])
 def test_a_damaged_generated_file_is_restored(root, damage):
     apply(root, FILES)
     before = snapshot(root.path)
     target = root(KEYS)
     if damage == "edit":
         target.write_text("ssh-ed25519 BBBB mallory\n")
-    elif damage == "delete":
-        target.unlink()
     else:
         target.unlink()
-        target.symlink_to("/dev/null")
     assert apply(root, FILES) == [KEYS]
     assert snapshot(root.path) == before
+
+
+# ---- confined to unitgen's own paths -------------------------------------------------------
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder beside the root, with a file a link under the root points into."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    (folder / "precious").write_text("keep me\n")
+    return folder
+
+
+def refused(root: Root, files: dict, *parts: str) -> None:
+    with pytest.raises(BadInput) as refusal:
+        apply(root, files)
+    assert_message(str(refusal.value), *parts)
+
+
+@pytest.mark.parametrize("linked", [f"{ETC}/keys/alice", f"{ETC}/keys", UNIT_DIR])
+def test_a_link_where_a_folder_belongs_is_refused_and_nothing_outside_changes(
+        tmp_path, outside, linked):
+    root = Root(tmp_path / "root")
+    root.path.mkdir()
+    apply(root, FILES)
+    shutil.rmtree(root(linked))
+    root(linked).symlink_to(outside)
+    inside, beyond = snapshot(root.path), snapshot(outside)
+    refused(root, {**FILES, ENV: Artifact("WORMHOLE_MEMORY=1G\n")}, f"{linked} is a symbolic "
+            "link", "never follows links")
+    refused(root, {}, f"{linked} is a symbolic link")
+    assert (snapshot(root.path), snapshot(outside)) == (inside, beyond)
+
+
+def test_a_link_where_a_file_belongs_is_refused(root, outside):
+    apply(root, FILES)
+    root(KEYS).unlink()
+    root(KEYS).symlink_to(outside / "precious")
+    before = snapshot(root.path)
+    refused(root, FILES, f"{KEYS} is a symbolic link", "put a real file there")
+    assert snapshot(root.path) == before
+    assert (outside / "precious").read_text() == "keep me\n"
+
+
+def test_a_link_to_a_file_where_a_folder_belongs_leaves_no_half_change(root, outside):
+    apply(root, FILES)
+    shutil.rmtree(root(f"{ETC}/keys/alice"))
+    root(f"{ETC}/keys/alice").symlink_to(outside / "precious")
+    refused(root, {**FILES, KEYS: Artifact("ssh-ed25519 CCCC alice\n")}, "symbolic link")
+    assert not root(TRANSACTION).exists()
+    with root.locked(shared=True):
+        assert root.read(ENV) == "WORMHOLE_MEMORY=512M\n"
+
+
+@pytest.mark.parametrize("entry", ["/../../tmp/x", "/etc/fstab", "etc/wormhole/x",
+                                   f"{UNIT_DIR}/docker.service"])
+def test_manifest_entries_outside_unitgens_paths_are_never_deleted(tmp_path, entry):
+    root = Root(tmp_path / "root")
+    root.path.mkdir()
+    apply(root, FILES)
+    victim = Path(os.path.normpath(root.path / entry.lstrip("/")))
+    victim.parent.mkdir(parents=True, exist_ok=True)
+    victim.write_text("not unitgen's\n")
+    manifest = json.loads(root(MANIFEST).read_text())
+    root(MANIFEST).write_text(json.dumps({**manifest, entry: "sha256:0:644"}))
+    assert root.foreign() == [entry]
+    apply(root, {UNIT: FILES[UNIT]})
+    assert victim.read_text() == "not unitgen's\n"
+    assert not root(KEYS).exists()
+    assert root.foreign() == []
+
+
+@pytest.mark.parametrize("damage", ["[1, 2]", "{not json", '{"a": 1}', "\udcff"])
+def test_a_damaged_manifest_is_one_line_and_changes_nothing(root, damage):
+    apply(root, FILES)
+    root(MANIFEST).write_bytes(damage.encode("utf-8", "surrogateescape"))
+    before = snapshot(root.path)
+    refused(root, FILES, MANIFEST, "remove it")
+    assert snapshot(root.path) == before
+
+
+def test_the_registry_decides_what_goes_without_a_manifest(root):
+    apply(root, FILES)
+    root(MANIFEST).unlink()
+    with root.locked():
+        root.apply({UNIT: FILES[UNIT]}, previous=FILES)
+    assert not root(KEYS).exists() and not root(ENV).exists() and not root(LINK).is_symlink()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.mkdir(parents=True), "is not a plain file"),
+    (lambda p: (p.parent.mkdir(parents=True), p.write_bytes(b"\xff\xfe")), "not UTF-8"),
+    (lambda p: (p.parent.mkdir(parents=True), os.mkfifo(p)), "is not a plain file"),
+])
+def test_a_registry_file_that_is_no_text_file_is_one_line(root, make, message):
+    make(root(f"{ETC}/people/ann.toml"))
+    with pytest.raises(BadInput) as refusal, root.locked(shared=True):
+        root.people()
+    assert_message(str(refusal.value), "/etc/wormhole/people/ann.toml", message)
 
 
 def test_a_relinked_symlink_is_restored(root):
@@ -208,8 +305,8 @@ def test_an_uncommitted_transaction_is_discarded_and_nothing_changes(root):
     assert snapshot(root.path) == before
 
 
-def test_locked_on_a_missing_root_fails(tmp_path):
-    with (pytest.raises(Failed, match="is not a directory; create it or give another"),
+def test_locked_on_a_missing_root_is_bad_input(tmp_path):
+    with (pytest.raises(BadInput, match="is not a directory; create it or give another"),
           Root(tmp_path / "missing").locked()):
         pass
     assert list(tmp_path.iterdir()) == []

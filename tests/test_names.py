@@ -37,3 +37,21 @@ def test_a_volume_reads_back_as_its_generation(name, generation):
     for volume in names.volumes(name, generation):
         assert names.generation_of(name, volume) == generation
         assert names.generation_of(name + "x", volume) is None
+
+
+OWNED = ["/etc/wormhole/env/al.env", "/etc/wormhole/wormhole.toml",
+         "/etc/systemd/system/wormhole@.service",
+         "/etc/systemd/system/wormhole@al.service.d/10-start-order.conf",
+         "/etc/systemd/system/multi-user.target.wants/wormhole.target",
+         "/etc/systemd/system/docker.service.wants/wormhole-firewall.service"]
+FOREIGN = ["/etc/fstab", "/../../tmp/x", "/etc/wormhole/../fstab", "etc/wormhole/x",
+           "/etc/wormhole", "/etc/systemd/system/docker.service",
+           "/etc/systemd/system/docker.service.d/override.conf",
+           "/etc/systemd/system/multi-user.target.wants/sshd.service",
+           "/etc/systemd/system/wormhole@.service/../../../fstab", "//etc/wormhole/x",
+           "/etc/systemd/system/wormhole.target.wants/x/wormhole@a.service"]
+
+
+def test_unitgen_owns_its_folder_and_its_own_units_only():
+    assert [p for p in OWNED if not names.owned(p)] == []
+    assert [p for p in FOREIGN if names.owned(p)] == []

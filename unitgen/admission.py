@@ -45,15 +45,22 @@ def _admit_one(host: Host, w: Wanted, busy: frozenset[int]) -> Host:
             raise BadInput(f"{at}{person.name} exists already (port {existing.port}), with other "
                            f"values; choose another name or run: unitgen remove {person.name}")
         return host
+    on_demand = host.workspace(replace(person, port=1)).on_demand
     if not person.port:
-        port = next((n for n in host.free_ports() if n not in busy), None)
+        inner = host.settings.inner_offset if on_demand else 0
+        port = next((n for n in host.free_ports(on_demand)
+                     if n not in busy and n + inner not in busy), None)
         if port is None:
             s = host.settings
             raise BadInput(f"{at}no free port left in {s.port_min}-{s.port_max}; "
                            "widen port_min/port_max in the config")
-        return host.with_person(replace(person, port=port))
-    validate.port(person.port, host, w.where or "--port")
-    if person.port in busy:
-        raise BadInput(f"{w.where or '--port'}: port {person.port} is in use on this host; "
-                       "pick another or leave it out")
+        person = replace(person, port=port)
+    else:
+        validate.port(person.port, host, w.where or "--port")
+        if person.port in busy:
+            raise BadInput(f"{w.where or '--port'}: port {person.port} is in use on this host; "
+                           "pick another or leave it out")
+    problems = validate.conflicts(host.with_person(person))
+    if problems:
+        raise BadInput(f"{at}{problems[0]}")
     return host.with_person(person)

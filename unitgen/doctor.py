@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from unitgen import engine, sockets, systemctl
-from unitgen.errors import Failed
+from unitgen import engine, sockets, systemctl, validate
+from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
 from unitgen.names import FIREWALL_UNIT, proxy_socket, unit
@@ -59,7 +59,12 @@ def _engine(root: Root, host: Host) -> Iterator[Check]:
 
 
 def _files(root: Root, host: Host) -> Iterator[Check]:
-    drift = root.drift(render(host))
+    foreign = root.foreign()
+    if foreign:
+        yield Check("warn", "files", f"the manifest lists {len(foreign)} path(s) outside "
+                    f"unitgen's own, which it never writes or deletes (e.g. {foreign[0]})",
+                    "check who edited /etc/wormhole/generated.json; the next change drops them")
+    drift = root.drift(render(host, checked=False))
     if not drift:
         yield Check("ok", "files", "every generated file is current")
         return
@@ -72,18 +77,18 @@ def _files(root: Root, host: Host) -> Iterator[Check]:
 def _ports(root: Root, host: Host) -> Iterator[Check]:
     s = host.settings
     outside = [p.name for p in host.people if not s.port_min <= p.port <= s.port_max]
-    twice = [port for port, n in Counter(p.port for p in host.people).items() if n > 1]
+    for problem in validate.conflicts(host):
+        yield Check("fail", "ports", problem.partition("; ")[0], problem.partition("; ")[2])
     ours = {c["Ports"][0].get("PublicPort") for c in engine.workspaces().values()
             if c["Ports"]} | _socket_ports(host)
     taken = [p.name for p in host.people
              if p.port in sockets.listening_ports() - ours]
     problems = [(outside, f"outside {s.port_min}-{s.port_max}", "widen the range in the config"),
-                (twice, "held twice", "give each person their own port in people/*.toml"),
                 (taken, "taken by another program", "stop that program or move the person")]
     for names, what, fix in problems:
         if names:
             yield Check("fail", "ports", f"{what}: {', '.join(map(str, names))}", fix)
-    if not any(names for names, _, _ in problems):
+    if not any(names for names, _, _ in problems) and not validate.conflicts(host):
         yield Check("ok", "ports", f"{len(host.people)} in the range, each free")
 
 
@@ -118,8 +123,14 @@ def _clock(root: Root, host: Host) -> Iterator[Check]:
                     "enable systemd-timesyncd or chrony")
 
 
+def _keys(root: Root, host: Host) -> Iterator[Check]:
+    for shared in validate.shared_keys(host):
+        yield Check("warn", "keys", shared, "give each person their own key, unless that is "
+                    "meant")
+
+
 CHECKS: list[Callable[[Root, Host], Iterator[Check]]] = [
-    _systemd, _engine, _files, _ports, _backups, _clock]
+    _systemd, _engine, _files, _ports, _keys, _backups, _clock]
 
 
 def lines(found: list[Check]) -> list[str]:
@@ -133,7 +144,7 @@ def run(root: Root, host: Host) -> list[Check]:
     for check in CHECKS:
         try:
             found += list(check(root, host))
-        except (Failed, OSError) as problem:
+        except (UnitgenError, OSError) as problem:
             name = check.__name__.strip("_")
             found.append(Check("fail", name, str(problem).split("; ")[0],
                                str(problem).partition("; ")[2]))

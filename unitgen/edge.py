@@ -22,6 +22,7 @@ class Live:
     volumes_of = staticmethod(engine.volumes_of)
     remove_volumes = staticmethod(engine.remove_volumes)
     extract = staticmethod(engine.extract)
+    clear_restores = staticmethod(engine.clear_restores)
     running_image = staticmethod(engine.running_image)
     image_id = staticmethod(engine.image_id)
     has_image = staticmethod(engine.has_image)
@@ -46,7 +47,7 @@ class Offline(Live):
     live = False
     check = daemon_reload = start = stop = restart = reset_failed = try_reload = \
         staticmethod(_quiet)
-    results = active = create_volumes = volumes_of = remove_volumes = extract = \
+    results = active = create_volumes = volumes_of = remove_volumes = extract = clear_restores = \
         running_image = image_id = has_image = answers = staticmethod(_refused)
 
     @staticmethod

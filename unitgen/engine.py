@@ -114,6 +114,14 @@ def create_volumes(user: str, volumes: tuple[str, ...]) -> None:
         engine.volumes.create(name, labels={USER_LABEL: user})
 
 
+def clear_restores(user: str) -> None:
+    """Remove what a killed restore of the person left running: its extraction containers,
+    which hold the volumes it was filling."""
+    for leftover in client().containers.list(all=True,
+                                              filters={"label": f"{RESTORE_LABEL}={user}"}):
+        leftover.remove(force=True)
+
+
 def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> None:
     """Create the two volumes and fill them from a verified archive, in a container with
     no network and a read-only root; on failure the new volumes are removed again."""

@@ -12,13 +12,16 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from unitgen.errors import Failed
+from unitgen.errors import BadInput, Failed
 from unitgen.model import Artifact
-from unitgen.names import ETC, MANIFEST, PEOPLE, TRANSACTION, UNIT_DIR
+from unitgen.names import ETC, MANIFEST, PEOPLE, TRANSACTION, UNIT_DIR, owned
+
+MAX_READ = 4 << 20  # bytes of one registry, config or manifest file at the most
 
 PLAN = "plan.json"
 # Directories a removal may leave empty and then removes too; never above these.
@@ -46,7 +49,9 @@ def _fsync_dir(path: Path) -> None:
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.unitgen-new")
-    with open(temp, "w") as handle:
+    temp.unlink(missing_ok=True)  # a link left there is removed, never followed
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with open(fd, "w") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
@@ -82,26 +87,69 @@ class Root:
     def __call__(self, host_path: str) -> Path:
         return self.path / host_path.lstrip("/")
 
+    def checked(self, host_path: str, kind: str = "file") -> Path:
+        """The path under the root, once no folder on the way there is a link or something
+        other than a folder, and what stands there is nothing or a `kind`: "file" (a plain
+        file), "folder", or "entry" (a plain file or a link, as a unit's enablement is)."""
+        here = self.path
+        for part in PurePosixPath(host_path).parts[1:]:
+            here = here / part
+            try:
+                info = os.lstat(here)
+            except FileNotFoundError:
+                return self(host_path)
+            last = here == self(host_path)
+            wanted = {"file": stat.S_ISREG, "folder": stat.S_ISDIR,
+                      "entry": lambda m: stat.S_ISREG(m) or stat.S_ISLNK(m)}[kind]
+            if stat.S_ISLNK(info.st_mode) and not (last and kind == "entry"):
+                raise BadInput(f"{self._shown(here)} is a symbolic link, and unitgen never "
+                               "follows links under its root; put a real "
+                               f"{'folder' if not last or kind == 'folder' else 'file'} "
+                               "there or remove it")
+            if not (wanted(info.st_mode) if last else stat.S_ISDIR(info.st_mode)):
+                raise BadInput(f"{self._shown(here)} is not a "
+                               f"{'plain file' if last and kind != 'folder' else 'folder'}; "
+                               "move it away")
+        return self(host_path)
+
+    def _shown(self, path: Path) -> str:
+        return "/" + str(path.relative_to(self.path)) if self.path != Path("/") else str(path)
+
     def read(self, host_path: str) -> str | None:
+        """A file of unitgen's as text, or None when there is none."""
         try:
-            return self(host_path).read_text()
+            with open(self.checked(host_path), "rb") as handle:
+                data = handle.read(MAX_READ + 1)
         except FileNotFoundError:
             return None
+        except OSError as problem:
+            raise BadInput(f"{host_path}: cannot be read ({problem.strerror}); fix or remove "
+                           "it") from None
+        if len(data) > MAX_READ:
+            raise BadInput(f"{host_path} is larger than {MAX_READ >> 20} MiB; fix or remove it")
+        try:
+            return data.decode()
+        except UnicodeDecodeError:
+            raise BadInput(f"{host_path} is not UTF-8 text; fix or remove it") from None
 
     def people(self) -> dict[str, tuple[str, str]]:
         """Each registered person's name -> (file, TOML text)."""
-        folder = self(PEOPLE)
+        folder = self.checked(PEOPLE, "folder")
         if not folder.is_dir():
             return {}
-        return {f.stem: (f"{PEOPLE}/{f.name}", f.read_text())
-                for f in sorted(folder.glob("*.toml"))}
+        found = {}
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".toml"):
+                path = f"{PEOPLE}/{name}"
+                found[name.removesuffix(".toml")] = (path, self.read(path))
+        return found
 
     @contextmanager
     def locked(self, shared: bool = False) -> Iterator[None]:
         """Serialise unitgen runs on this root. The lock is on the root directory itself,
         so taking it creates no file."""
         if not self.path.is_dir():
-            raise Failed(f"--root {self.path} is not a directory; create it or give another")
+            raise BadInput(f"--root {self.path} is not a directory; create it or give another")
         # A reader that finds an interrupted change finishes it first, under the write lock.
         exclusive = not shared or self(TRANSACTION).is_dir()
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
@@ -115,36 +163,61 @@ class Root:
             os.close(fd)
 
     def _manifest(self) -> dict[str, str]:
+        """What unitgen wrote, path -> digest; entries that are not unitgen's own are left
+        out (foreign() lists them)."""
+        return {path: found for path, found in self._recorded().items() if owned(path)}
+
+    def _recorded(self) -> dict[str, str]:
         text = self.read(MANIFEST)
-        return json.loads(text) if text else {}
+        try:
+            found = json.loads(text) if text else {}
+        except ValueError:
+            found = None
+        if not isinstance(found, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in found.items()):
+            raise BadInput(f"{MANIFEST} is damaged; remove it, and unitgen writes it anew at its "
+                           "next change")
+        return found
 
-    def _current(self, path: str) -> str | None:
-        target = self(path)
-        if target.is_symlink():
+    def foreign(self) -> list[str]:
+        """Manifest entries outside unitgen's own paths, which it never writes or deletes."""
+        return sorted(path for path in self._recorded() if not owned(path))
+
+    def _current(self, path: str, kind: str) -> str | None:
+        target = self.checked(path, kind)
+        try:
+            info = os.lstat(target)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
             return "link:" + os.readlink(target)
-        if target.is_file():
-            return _digest(target.read_bytes(), target.stat().st_mode & 0o7777)
-        return None
+        return _digest(target.read_bytes(), info.st_mode & 0o7777)
 
-    def _plan(self, files: dict[str, Artifact]) -> tuple[dict[str, Artifact], list[str]]:
-        """What apply would write and delete to make the root match `files`."""
-        owned = {path: digest(a) for path, a in files.items() if not a.keep}
-        writes = {
-            path: artifact for path, artifact in files.items()
-            if (self._current(path) is None if artifact.keep
-                else self._current(path) != owned[path])
-        }
-        deletes = sorted(p for p in self._manifest()
-                         if p not in files and self._current(p) is not None)
+    def _plan(self, files: dict[str, Artifact], previous: Iterable[str] = ()
+              ) -> tuple[dict[str, Artifact], list[str]]:
+        """What apply would write and delete to make the root match `files`, after checking
+        every path on the way. `previous`: the paths the registry rendered before, which go
+        when they are no longer rendered, manifest or not."""
+        mine = {path: digest(a) for path, a in files.items() if not a.keep}
+        writes = {}
+        for path, artifact in files.items():
+            if not owned(path):
+                raise Failed(f"{path} is not a path of unitgen's; report this as a bug")
+            current = self._current(path, "file" if artifact.link is None else "entry")
+            if (current is None) if artifact.keep else current != mine[path]:
+                writes[path] = artifact
+        gone = {p for p in [*self._manifest(), *previous] if owned(p) and p not in files}
+        deletes = sorted(p for p in gone if self._current(p, "entry") is not None)
         return writes, deletes
 
-    def apply(self, files: dict[str, Artifact]) -> list[str]:
+    def apply(self, files: dict[str, Artifact], previous: Iterable[str] = ()) -> list[str]:
         """Make the files under the root match `files`; return the paths changed."""
-        writes, deletes = self._plan(files)
-        owned = {path: digest(a) for path, a in files.items() if not a.keep}
-        if not writes and not deletes and self._manifest() == owned:
+        writes, deletes = self._plan(files, previous)
+        mine = {path: digest(a) for path, a in files.items() if not a.keep}
+        if not writes and not deletes and self._recorded() == mine:
             return []
-        self._stage(writes, deletes, owned)
+        self.checked(TRANSACTION, "folder")
+        self._stage(writes, deletes, mine)
         self._recover()
         return sorted([*writes, *deletes])
 
@@ -155,7 +228,7 @@ class Root:
         manifest = self._manifest()
         reasons = {path: "left over" for path in deletes}
         for path in writes:
-            current = self._current(path)
+            current = self._current(path, "entry")
             reasons[path] = ("missing" if current is None else
                              "written by another unitgen" if current == manifest.get(path)
                              else "edited by hand")
@@ -182,6 +255,14 @@ class Root:
 
     def _recover(self) -> None:
         """Finish a committed transaction; drop one that was never committed."""
+        try:
+            self._replay()
+        except OSError as problem:
+            raise Failed(f"an interrupted change under {TRANSACTION} could not be finished "
+                         f"({problem.strerror}: {problem.filename}); move that out of the way "
+                         "and run unitgen again") from None
+
+    def _replay(self) -> None:
         final = self(TRANSACTION)
         shutil.rmtree(final.with_name(final.name + ".new"), ignore_errors=True)
         if not final.is_dir():

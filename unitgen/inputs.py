@@ -1,27 +1,69 @@
-"""The files an admin names on the command line: key files and people files, read as text."""
+"""The files an admin names on the command line: key files and people files, read as text,
+and the file --out writes. Only plain files, of a bounded size."""
 
+import os
+import stat
 from pathlib import Path
 
 from unitgen import keys, registry
 from unitgen.errors import BadInput
+from unitgen.files import write_atomic
+
+KEY_FILE_LIMIT = 64 << 10  # bytes: room for hundreds of keys
+PEOPLE_FILE_LIMIT = 16 << 20
 
 
-def read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str, limit: int) -> str:
+    """A plain file's text (a leading byte-order mark dropped); never a device, a FIFO or a
+    folder, never more than `limit` bytes."""
+    fix = f"give the path of a {what}"
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as problem:
-        reason = getattr(problem, "strerror", None) or "not a text file"
-        raise BadInput(f"cannot read {what} {path}: {reason}; give the path of a "
-                       f"{what}") from None
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "Is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, "not a plain file")
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as problem:
+        raise BadInput(f"cannot read {what} {path}: {problem.strerror}; {fix}") from None
+    if len(data) > limit:
+        raise BadInput(f"{what} {path} is larger than {limit >> 10} KiB; {fix}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadInput(f"cannot read {what} {path}: not UTF-8 text; {fix}") from None
 
 
 def read_keys(paths: list[Path]) -> tuple[keys.PublicKey, ...]:
     found = []
     for path in paths:
-        found += keys.parse_keys(read_text(path, "public key file"), str(path))
+        found += keys.parse_keys(read_text(path, "public key file", KEY_FILE_LIMIT), str(path))
     keys.check_unique(found)
     return tuple(found)
 
 
 def people_file(path: Path) -> registry.PeopleFile:
-    return registry.read_people_file(read_text(path, "people file"), str(path))
+    return registry.read_people_file(read_text(path, "people file", PEOPLE_FILE_LIMIT),
+                                     str(path))
+
+
+def write_out(path: Path, text: str) -> None:
+    """Write what --out names: a new file or a plain file replaced whole."""
+    check_out(path)
+    write_atomic(path.absolute(), text)
+
+
+def check_out(path: Path) -> None:
+    """Refuse an --out that is a device, a FIFO, a folder or a link: unitgen would replace
+    it, or write where it points."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as problem:
+        raise BadInput(f"--out {path}: {problem.strerror}; give a file path") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise BadInput(f"--out {path} is not a plain file; give the path of a new or plain file")
+    if not path.absolute().parent.is_dir():
+        raise BadInput(f"--out {path}: its folder does not exist; create it or give another")

@@ -198,8 +198,16 @@ class Host:
         lanes = self.settings.start_lanes
         return {name: order[n - lanes] for n, name in enumerate(order) if n >= lanes}
 
-    def free_ports(self) -> Iterator[int]:
-        """Ports of the range that no person holds, lowest first."""
-        taken = {p.port for p in self.people}
+    def held_ports(self) -> list[tuple[int, str]]:
+        """Every port the host's people hold, with whose: each person's port, and the inner
+        port of those on demand."""
+        return sorted([(w.port, w.name) for w in self.workspaces()] +
+                      [(w.inner_port, w.name) for w in self.workspaces() if w.on_demand])
+
+    def free_ports(self, on_demand: bool = False) -> Iterator[int]:
+        """Ports of the range that nobody holds, lowest first; for someone on demand, only
+        those whose inner port is free and a port too."""
+        taken = {port for port, _ in self.held_ports()}
+        inner = self.settings.inner_offset if on_demand else 0
         return (n for n in range(self.settings.port_min, self.settings.port_max + 1)
-                if n not in taken)
+                if n not in taken and n + inner not in taken and n + inner <= 65535)

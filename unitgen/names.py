@@ -1,6 +1,8 @@
 """The one place that names every unit, container, volume, label and path unitgen makes,
 and reads those names back. Pure. The templates in units/ spell the same names with %i."""
 
+import posixpath
+
 # Where things live on a host, taken relative to --root.
 ETC = "/etc/wormhole"
 CONFIG = f"{ETC}/wormhole.toml"
@@ -71,3 +73,20 @@ def generation_of(name: str, volume: str) -> int | None:
 
 def dropins(unit_name: str) -> str:
     return f"{UNIT_DIR}/{unit_name}.d"
+
+
+def owned(path: str) -> bool:
+    """Whether unitgen may write or delete a path: a plain absolute path under ETC, or one of
+    its own units, drop-ins or enablement links in UNIT_DIR. Anything else is never touched,
+    whatever a manifest edited by hand may list."""
+    if not path.startswith("/") or posixpath.normpath(path) != path:
+        return False
+    if path.startswith(f"{ETC}/"):
+        return True
+    rest = path.removeprefix(f"{UNIT_DIR}/")
+    parts = rest.split("/")
+    if rest == path or len(parts) > 2:
+        return False
+    if len(parts) == 1 or parts[0].endswith(".d"):  # a unit, or a drop-in of one
+        return parts[0].startswith("wormhole")
+    return parts[0].endswith(".wants") and parts[1].startswith("wormhole")

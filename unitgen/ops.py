@@ -8,14 +8,14 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from unitgen import admission, archive, names, plan, registry
+from unitgen import admission, archive, names, plan, registry, validate
 from unitgen.admission import Wanted
 from unitgen.edge import Live
 from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
 from unitgen.model import Host, Person, Workspace
 from unitgen.names import CONFIG, ETC, FIREWALL, FIREWALL_UNIT, UNIT_DIR
-from unitgen.render import render
+from unitgen.render import paths, render
 
 Say = Callable[[str], None]
 BACKUPS_AT_ONCE = 4
@@ -31,8 +31,9 @@ def load(root: Root) -> Host:
 
 
 def install(root: Root, edge: Live, host: Host) -> list[str]:
-    """Write the host's files under the root and make systemd read them."""
-    changed = root.apply(render(host))
+    """Write the host's files under the root and make systemd read them. What the registry on
+    disk rendered before and `host` no longer does is deleted, manifest or not."""
+    changed = root.apply(render(host), paths(load(root)))
     if any(p.startswith(UNIT_DIR) for p in changed):
         edge.daemon_reload()
     if host.firewall and any(p.startswith(f"{ETC}/firewall/") for p in changed):
@@ -44,6 +45,7 @@ def install(root: Root, edge: Live, host: Host) -> list[str]:
 class Added:
     workspaces: list[Workspace]
     missing_images: list[str]
+    shared_keys: list[str]
 
 
 def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
@@ -54,14 +56,15 @@ def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
         host = admission.admit(load(root), wanted, busy)
         install(root, edge, host)
     added = [host.workspace(host.need(w.person.name)) for w in wanted]
+    shared = validate.shared_keys(host, {w.name for w in added})
     if not edge.live:
-        return Added(added, [])
+        return Added(added, [], shared)
     for w in added:  # created now, so that a start only starts
         edge.create_volumes(w.name, w.volumes)
     edge.start(*(names.timer(w.name) for w in added),
                *(names.proxy_socket(w.name) for w in added if w.on_demand),
                *(names.unit(w.name) for w in added if start and not w.on_demand))
-    return Added(added, sorted({w.image for w in added if not edge.has_image(w.image)}))
+    return Added(added, sorted({w.image for w in added if not edge.has_image(w.image)}), shared)
 
 
 def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
@@ -162,6 +165,7 @@ def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
     """Move the person onto new volumes filled from `source`; on any failure the workspace
     keeps its data and state as they were."""
     was = host.person(person.name)
+    edge.clear_restores(person.name)
     step = plan.restore(host, person, edge.volumes_of(person.name))
     edge.remove_volumes(step.stale)
     say(f"restoring {source.name} into {', '.join(step.volumes)}")

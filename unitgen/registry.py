@@ -47,7 +47,8 @@ def load_firewall(text: str | None, where: str) -> bool:
 
 
 def firewall_table(table: dict, where: str) -> bool:
-    if set(table) != {"enabled"} or not isinstance(table["enabled"], bool):
+    if not isinstance(table, dict) or set(table) != {"enabled"} or \
+            not isinstance(table["enabled"], bool):
         raise BadInput(f"{where}: holds more or less than enabled; give exactly: enabled = true "
                        "(or false)")
     return table["enabled"]

@@ -3,7 +3,7 @@
 import re
 from functools import cache
 
-from unitgen import names, registry, resources, validate
+from unitgen import guard, names, registry, resources, validate
 from unitgen.model import Artifact, Host, Person, Workspace
 from unitgen.names import BRIDGE, CONFIG, DOCKER, ETC, FIREWALL, UNIT_DIR
 
@@ -12,9 +12,10 @@ WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
 
 
 @cache
-def environment(folder: str = "units"):  # -> jinja2.Environment
-    """The templates of units/ (or butane/), strict about every name they use. Jinja2 is
-    imported here, so that commands that render nothing start without it."""
+def environment(folder: str = "units", kind: str | None = None):  # -> jinja2.Environment
+    """The templates of units/ (or butane/), strict about every name they use; with a `kind`,
+    every value written goes through the guard for that kind of file. Jinja2 is imported
+    here, so that commands that render nothing start without it."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     return Environment(
@@ -22,11 +23,12 @@ def environment(folder: str = "units"):  # -> jinja2.Environment
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=(lambda value: guard.check(value, kind)) if kind else None,
     )
 
 
 def _template(name: str, host: Host, **context: object) -> str:
-    return environment().get_template(name).render(
+    return environment("units", guard.kind_of(name)).get_template(name).render(
         source=f"units/{name}", etc=ETC, docker=DOCKER, settings=host.settings, **context)
 
 
@@ -62,7 +64,12 @@ def _context(host: Host) -> dict:
     return {"bridge": BRIDGE, "ports": [p.port for p in host.people], "allow": allow}
 
 
-def render(host: Host) -> dict[str, Artifact]:
+def render(host: Host, checked: bool = True) -> dict[str, Artifact]:
+    """Every file of the host, once its people can run side by side (unless not `checked`:
+    a registry edited by hand may hold a conflict that doctor shows, or that a change is
+    about to remove)."""
+    if checked:
+        validate.host(host)
     files = {CONFIG: Artifact(registry.dump_settings(host.settings), keep=True)}
     if host.firewall:
         files[FIREWALL] = Artifact(registry.dump_firewall(True))
@@ -99,6 +106,11 @@ def _person(host: Host, person: Person, w: Workspace, previous: str | None
         files[socket] = Artifact(_template("proxy.socket.j2", host, w=w))
         files.update(_links(socket, files[socket].text, []))
     return files
+
+
+def paths(host: Host) -> set[str]:
+    """The paths render gives the host."""
+    return set(render(host, checked=False))
 
 
 def render_provisioned(host: Host) -> dict[str, Artifact]:

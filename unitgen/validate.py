@@ -9,6 +9,7 @@ import ipaddress
 import re
 from typing import NamedTuple
 
+from unitgen import timespec
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique, parse_key
 from unitgen.model import EGRESS, SIZE_UNITS, Host, Person, Settings, size_text
@@ -24,7 +25,7 @@ MIN_MEMORY = 64 << 20
 MAX_MEMORY = 1 << 40
 IMAGE = re.compile(
     r"sha256:[0-9a-f]{64}|"
-    r"(?:[a-zA-Z0-9.-]+(?::\d+)?/)?"
+    r"(?:[a-zA-Z0-9][a-zA-Z0-9.-]*(?::\d+)?/)?"
     r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
     r"(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?",
     re.ASCII,
@@ -64,7 +65,7 @@ def memory(value: str, where: str = "--memory") -> str:
 
 
 def image(value: str, where: str = "--image") -> str:
-    if not isinstance(value, str) or not IMAGE.fullmatch(value):
+    if not isinstance(value, str) or len(value) > 255 or not IMAGE.fullmatch(value):
         raise BadInput(
             f"{where}: {value!r} is not an image reference; give one like wormhole:latest"
         )
@@ -97,6 +98,12 @@ def _str(value: object, where: str) -> str:
     return value
 
 
+def _table(value: object, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise BadInput(f"{where}: is not a table; give it as a [table] of key = value lines")
+    return value
+
+
 def _known(table: dict, known: set[str], where: str) -> None:
     unknown = sorted(set(table) - known)
     if unknown:
@@ -107,7 +114,9 @@ def _known(table: dict, known: set[str], where: str) -> None:
 
 def address(value: object, where: str) -> str:
     try:
-        return str(ipaddress.ip_address(_str(value, where)))
+        if "%" in _str(value, where):
+            raise ValueError("a zone")
+        return str(ipaddress.ip_address(value))
     except ValueError:
         raise BadInput(f"{where}: {value!r} is not an IP address; give one such as "
                        "10.0.0.5") from None
@@ -148,6 +157,8 @@ def egress_rule(text: str, where: str) -> Egress:
             target, proto = text.removesuffix(suffix), suffix[1:]
     network, _, port = target.rpartition(":")
     try:
+        if "%" in network:
+            raise ValueError("a zone")
         net = ipaddress.ip_network(network.removeprefix("[").removesuffix("]"), strict=False)
         number = int(port)
     except ValueError:
@@ -188,11 +199,33 @@ def pids(value: object, where: str = "--pids") -> int:
     return _int(value, where, 32, 4_194_304)
 
 
-TIMESPAN = re.compile(r"(\d+ ?(us|ms|s|sec|min|m|h|d|w)? ?)+", re.ASCII)
+def timespan(value: object, where: str = "--idle-stop", least: float = 1) -> str:
+    """A systemd time span from `least` seconds to a year, such as 1h or 30min."""
+    if not timespec.span(_str(value, where), least):
+        raise BadInput(f"{where}: {value!r} is not a time span from {least:g}s to a year; give "
+                       "one such as 1h or 30min")
+    return value
 
 
-def timespan(value: object, where: str = "--idle-stop") -> str:
-    return _pattern(TIMESPAN, "a systemd time span", "1h or 30min")(value, where)
+def calendar(value: object, where: str) -> str:
+    if not timespec.calendar(_str(value, where)):
+        raise BadInput(f"{where}: {value!r} is not a calendar event unitgen accepts; give one "
+                       "such as daily, Sun 03:00 or *-*-* 03:00")
+    return value
+
+
+BACKUP_ROOTS = ("/var/", "/srv/", "/mnt/")
+PLAIN_PATH = re.compile(r"(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+", re.ASCII)
+
+
+def backup_dir(value: object, where: str) -> str:
+    """An absolute folder of plain names under /var, /srv or /mnt, never above or elsewhere."""
+    text = _str(value, where)
+    if not PLAIN_PATH.fullmatch(text) or ".." in text.split("/") or \
+            not text.startswith(BACKUP_ROOTS):
+        raise BadInput(f"{where}: {value!r} is not a folder of plain names under /var, /srv or "
+                       "/mnt; give one such as /var/lib/wormhole/backups")
+    return text
 
 
 def _bool(value: object, where: str) -> bool:
@@ -211,12 +244,10 @@ SETTINGS = {
     "publish_address": _publish,
     "host": _pattern(re.compile(r"|[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII),
                      "a host name", "ws.example.com"),
-    "backup_dir": _pattern(re.compile(r"(/[A-Za-z0-9._-]+)+", re.ASCII),
-                           "an absolute path of plain names", "/var/lib/wormhole/backups"),
+    "backup_dir": backup_dir,
     "backup_keep": lambda v, at: _int(v, at, 1, 1000),
-    "backup_schedule": _pattern(re.compile(r"[A-Za-z0-9 ,:*/.~-]{1,100}", re.ASCII),
-                                "a systemd calendar event", "daily or *-*-* 03:00"),
-    "backup_spread": lambda v, at: timespan(v, at),
+    "backup_schedule": calendar,
+    "backup_spread": lambda v, at: timespan(v, at, least=0),
     "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
     "start_lanes": lambda v, at: _int(v, at, 1, 64),
     "on_demand": _bool,
@@ -230,6 +261,7 @@ SETTINGS = {
 
 def settings(table: dict, where: str) -> Settings:
     """Settings from a config table; missing keys take their defaults."""
+    _table(table, where)
     _known(table, set(SETTINGS), where)
     result = Settings(**{key: SETTINGS[key](value, f"{where}: {key}")
                          for key, value in table.items()})
@@ -272,6 +304,7 @@ def person(person_name: str, table: dict, where: str, port_required: bool = True
     """A person from a registry table, or a people-file table (where a missing port is 0:
     the lowest free one)."""
     name(person_name, where)
+    _table(table, where)
     _known(table, set(PERSON), where)
     if "port" not in table and port_required:
         raise BadInput(f"{where}: port is missing; give port = N")
@@ -290,3 +323,38 @@ def limits(**given: object) -> dict[str, object]:
         raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on or "
                        "--idle-stop; see: unitgen set --help")
     return found
+
+
+def conflicts(host: Host) -> list[str]:
+    """What keeps the host's people from running side by side: a port held twice (inner
+    ports of people on demand included) or an inner port above 65535. One line each."""
+    found, holders = [], {}
+    for port, holder in host.held_ports():
+        if port > 65535:
+            found.append(f"{holder}'s inner port {port} is above 65535; lower inner_offset or "
+                         f"give {holder} a lower port")
+        elif port in holders and holders[port] != holder:
+            found.append(f"port {port} is held by {holders[port]} and {holder}; give each "
+                         "their own port in /etc/wormhole/people/NAME.toml")
+        holders.setdefault(port, holder)
+    return found
+
+
+def shared_keys(host: Host, names: set[str] | None = None) -> list[str]:
+    """Keys that more than one person holds (of those named, or anyone's), one line each: a
+    key is a login, so whoever holds it reaches each of their workspaces."""
+    holders: dict[str, list[str]] = {}
+    for person in host.people:
+        for key in person.keys:
+            holders.setdefault(key.fingerprint, []).append(person.name)
+    return [f"key {fingerprint} is held by {', '.join(people)}: whoever holds it logs in to "
+            "each of their workspaces" for fingerprint, people in holders.items()
+            if len(people) > 1 and (names is None or names & set(people))]
+
+
+def host(described: Host) -> Host:
+    """The host, if its people can run side by side."""
+    problems = conflicts(described)
+    if problems:
+        raise BadInput(problems[0])
+    return described

@@ -8,7 +8,6 @@ import typer
 from unitgen import engine, inputs, ops, options, provision, resources, validate
 from unitgen.cli.app import Target, app, image_app
 from unitgen.errors import BadInput
-from unitgen.files import write_atomic
 from unitgen.model import Admin, Host
 from unitgen.render import render_internal, render_provisioned
 
@@ -52,7 +51,7 @@ def emit(text: str, out: Path | None) -> None:
     if out is None:
         typer.echo(text, nl=False)
         return
-    write_atomic(out.resolve(), text)
+    inputs.write_out(out, text)
     typer.echo(f"wrote {out}", err=True)
 
 
@@ -66,6 +65,8 @@ def ignition(ctx: typer.Context, source: options.Source = None,
     Example: unitgen ignition --from people.toml --admin-key me.pub --out host.ign
     """
     provision.butane_version(spec, "fcos")
+    if out:
+        inputs.check_out(out)
     host, admin = provisioning(ctx.obj, source, admin_key)
     emit(provision.ignition(render_provisioned(host), admin, spec), out)
 
@@ -79,6 +80,8 @@ def butane(ctx: typer.Context, source: options.Source = None,
     Example: unitgen butane --variant flatcar --from people.toml --admin-key me.pub
     """
     provision.butane_version(spec, variant)
+    if out:
+        inputs.check_out(out)
     host, admin = provisioning(ctx.obj, source, admin_key)
     emit(provision.butane(render_provisioned(host), admin, variant, spec, len(host.people)),
          out)

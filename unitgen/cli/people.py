@@ -31,6 +31,8 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
             raise BadInput("--from takes names, keys and limits from the file; give no others")
         found = inputs.people_file(source)
         wanted = found.wanted
+        if not wanted:
+            raise BadInput(f"{source} holds no [people.NAME] table; give one for each person")
         if found.host_tables:
             typer.echo(f"note: the [defaults], [firewall] and [admin] tables of {source} are "
                        "for unitgen ignition; this host's settings are in "
@@ -45,6 +47,8 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
             on_demand=on_demand,
             idle_stop=validate.timespan(idle_stop) if idle_stop is not None else None))]
     added = ops.add(target.root, target.edge, wanted, start)
+    for shared in added.shared_keys:
+        typer.echo(f"warning: {shared}", err=True)
     for missing in added.missing_images:
         typer.echo(f"warning: image {missing} is not on this host; build it with: "
                    "unitgen image build", err=True)
