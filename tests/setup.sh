@@ -61,9 +61,13 @@ bootstrap_image wormhole-lab/host-base:1 'CMD ["/sbin/init"]' --include="$host_p
 base=$!
 wait "$slim" && wait "$base"
 
-# The admin's host: the same systemd host with python3 to run unitgen on it
-# (rebuilt from the layer cache in a second when nothing changed).
-out=$(docker build -q -t wormhole-lab/host:1 "$top/tests/lab/image" 2>&1) || { echo "$out" >&2; exit 1; }
+# The admin's host: the same systemd host with python3 to run unitgen on it; and a host as
+# close to Fedora CoreOS as this machine allows: no python3, /usr/local and /opt into /var,
+# dockerd with Fedora's flags (rebuilt from the layer cache in a second when unchanged).
+for pair in host:image fcos:fcos; do
+  out=$(docker build -q -t "wormhole-lab/${pair%%:*}:1" "$top/tests/lab/${pair#*:}" 2>&1) \
+    || { echo "$out" >&2; exit 1; }
+done
 
 if [[ ! -x $top/.venv/bin/unitgen ]]; then
   echo "setup: creating .venv"

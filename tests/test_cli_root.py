@@ -179,7 +179,7 @@ def test_removing_everyone_prunes_their_folders_and_keeps_the_rest(populated):
     ok(populated, "remove", "alice")
     ok(populated, "remove", "bob")
     assert sorted(p.name for p in (populated / ETC).iterdir()) == [
-        "generated.json", "libexec", "wormhole.toml"]
+        "cli.env", "generated.json", "libexec", "wormhole.toml"]
     assert not (populated / WANTS).exists()
     assert (populated / "etc/systemd/system/wormhole@.service").is_file()
 

@@ -126,3 +126,22 @@ def test_bad_input_is_refused_with_its_message(path):
 def test_the_same_input_renders_byte_identical_files():
     first, second = (generated(CASES[0]) for _ in range(2))
     assert first == second
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_every_host_folder_a_container_mounts_is_relabelled_for_selinux(path):
+    """Fedora CoreOS enforces SELinux: a host folder bind-mounted without :z or :Z is
+    unreadable in the container, and --mount type=bind never relabels."""
+    mounted = 0
+    for name, artifact in generated(path).items():
+        if artifact.link is not None or not name.endswith(".service"):
+            continue
+        values = [v for _, v in parse_unit(artifact.text).get("Service", [])]
+        words = " ".join(values).replace("'", " ").split()
+        assert not [w for w in words if "type=bind" in w], name
+        for at, word in enumerate(words):
+            if word in ("--volume", "-v") and words[at + 1].startswith("/"):
+                mounted += 1
+                options = words[at + 1].split(":")[2].split(",")
+                assert {"z", "Z"} & set(options), (name, words[at + 1])
+    assert mounted >= 4

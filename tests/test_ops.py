@@ -1,6 +1,7 @@
 """unitgen.ops and its plans with a fake edge: admission, upgrade batches and their rollback,
 restore generations, switches; the files under a throwaway root are real."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -243,3 +244,17 @@ def test_purge_of_someone_removed_already_deletes_what_was_left(root):
     assert said == ["al was removed already; deleted volumes: wormhole-home-al.2"]
     with pytest.raises(BadInput):
         ops.remove(root, edge, "al", purge=True, final_backup=False, say=said.append)
+
+
+def test_a_link_in_the_way_refuses_a_change_before_anything_stops(root, tmp_path):
+    edge = FakeEdge()
+    crew(root, edge, "al", "bo")
+    edge.calls.clear()
+    shutil.rmtree(root("/etc/wormhole/keys/al"))
+    root("/etc/wormhole/keys/al").symlink_to(tmp_path)
+    for attempt in (lambda: ops.remove(root, edge, "al", False, False, lambda _: None),
+                    lambda: ops.set_limits(root, edge, "al", {"on_demand": True}, False),
+                    lambda: ops.firewall(root, edge, True)):
+        with pytest.raises(BadInput, match="is a symbolic link"):
+            attempt()
+    assert [c for c in edge.calls if c[0] in ("stop", "start", "restart")] == []

@@ -80,12 +80,14 @@ def from_ignition(text: str) -> dict:
 def test_butane_and_ignition_carry_the_same_files(tmp_path, admin_key, variant):
     source = people_file(CASES[-1], tmp_path)
     bu = unitgen("butane", "--variant", variant, "--from", source, "--admin-key", admin_key)
-    ign = unitgen("ignition", "--from", source, "--admin-key", admin_key)
+    ign = unitgen("ignition", "--variant", variant, "--from", source, "--admin-key", admin_key)
     assert from_butane(bu.stdout) == from_ignition(ign.stdout)
     header = yaml.safe_load(bu.stdout)
     assert (header["variant"], header["version"]) == (variant, {"fcos": "1.4.0",
                                                                 "flatcar": "1.0.0"}[variant])
-    assert "/etc/docker/daemon.json" in from_ignition(ign.stdout)["files"]
+    files = from_ignition(ign.stdout)["files"]
+    assert "/etc/docker/daemon.json" in files
+    assert {"fcos": "/usr/local/bin/unitgen", "flatcar": "/opt/bin/unitgen"}[variant] in files
 
 
 @pytest.mark.parametrize("path", FAILURES, ids=[p.stem for p in FAILURES])

@@ -4,6 +4,7 @@ import hashlib
 import tarfile
 from pathlib import Path, PurePosixPath
 
+from unitgen import hostpath
 from unitgen.errors import BadInput
 
 SUFFIX = ".tar.gz"
@@ -52,24 +53,25 @@ def checksum(path: Path) -> str:
 
 def verify(path: Path) -> None:
     """Refuse an archive that is missing, damaged, incomplete or unsafe to extract."""
+    shown = hostpath.outside(path)
     if not path.is_file():
-        raise BadInput(f"archive {path} does not exist; see the archives with: ls "
-                       f"{path.parent}")
+        raise BadInput(f"archive {shown} does not exist; see the archives with: ls "
+                       f"{shown.parent}")
     sums = path.with_name(path.name + ".sha256")
     if not sums.is_file():
-        raise BadInput(f"{path}: no checksum file {sums.name} beside it, so it may be "
+        raise BadInput(f"{shown}: no checksum file {sums.name} beside it, so it may be "
                        "incomplete; pick another archive")
     expected = (sums.read_text().split() or [""])[0]
     if checksum(path) != expected:
-        raise BadInput(f"{path}: its checksum does not match {sums.name}, so it is damaged; "
+        raise BadInput(f"{shown}: its checksum does not match {sums.name}, so it is damaged; "
                        "pick another archive")
     try:
         with tarfile.open(path, "r:gz") as tar:
             members = [(m.name, m.type) for m in tar]
     except (tarfile.TarError, EOFError, OSError) as problem:
-        raise BadInput(f"{path}: not a readable archive ({problem}); pick another "
+        raise BadInput(f"{shown}: not a readable archive ({problem}); pick another "
                        "archive") from None
-    check_members(members, str(path))
+    check_members(members, str(shown))
 
 
 def complete(folder: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from unitgen import engine, sockets, systemctl, validate
+from unitgen import engine, hostpath, sockets, systemctl, validate
 from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
@@ -47,8 +47,9 @@ def _engine(root: Root, host: Host) -> Iterator[Check]:
     else:
         yield Check("warn", "engine", f"cgroup driver is {driver}: the workspaces' memory, "
                     "processes and OOM kills are not accounted under wormhole.slice",
-                    'set "exec-opts": ["native.cgroupdriver=systemd"] in '
-                    "/etc/docker/daemon.json and restart docker")
+                    "start dockerd with --exec-opt native.cgroupdriver=systemd, as Fedora "
+                    "CoreOS does (the default with cgroup v2); in daemon.json only if no flag "
+                    "sets it")
     images = sorted({w.image for w in host.workspaces()})
     missing = [image for image in images if not engine.has_image(image)]
     if missing:
@@ -103,8 +104,9 @@ def _backups(root: Root, host: Host) -> Iterator[Check]:
     folder = root(host.settings.backup_dir)
     while not folder.exists():
         folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    if not os.access(folder, os.W_OK):
+    free, writable = shutil.disk_usage(folder).free, os.access(folder, os.W_OK)
+    folder = hostpath.outside(folder)  # named as the admin knows it
+    if not writable:
         yield Check("fail", "backups", f"{folder} is not writable", "fix its owner and mode")
     elif free < MIN_FREE:
         yield Check("fail", "backups", f"only {free >> 20} MiB free under {folder}",
@@ -114,8 +116,8 @@ def _backups(root: Root, host: Host) -> Iterator[Check]:
 
 
 def _clock(root: Root, host: Host) -> Iterator[Check]:
-    done = subprocess.run(["timedatectl", "show", "--property=NTPSynchronized", "--value"],
-                          capture_output=True, text=True)
+    done = subprocess.run(hostpath.command(["timedatectl", "show", "--property=NTPSynchronized",
+                                            "--value"]), capture_output=True, text=True)
     if done.stdout.strip() == "yes":
         yield Check("ok", "clock", "synchronized")
     else:

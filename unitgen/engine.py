@@ -3,6 +3,7 @@
 from functools import cache
 from pathlib import Path
 
+from unitgen import hostpath
 from unitgen.errors import Failed
 from unitgen.names import RESTORE_LABEL, USER_LABEL, container
 
@@ -129,15 +130,17 @@ def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> N
     home, hostkeys = volumes
     create_volumes(user, volumes)
     mounts = [
-        docker.types.Mount("/archive", str(archive.parent), type="bind", read_only=True),
         docker.types.Mount("/restore/home", home, type="volume", no_copy=True),
         docker.types.Mount("/restore/hostkeys", hostkeys, type="volume", no_copy=True),
     ]
+    # The engine needs the folder's host path (unitgen may run from its CLI image), and a
+    # bind relabels it for SELinux (:z, as the backup unit's) where a Mount never does.
+    folder = {str(hostpath.outside(archive.parent)): {"bind": "/archive", "mode": "ro,z"}}
     command = ["--extract", "--gzip", "--numeric-owner", "--same-permissions",
                "--file", f"/archive/{archive.name}", "--directory", "/restore"]
     container = engine.containers.create(image, command, entrypoint=["tar"], mounts=mounts,
-                                         network_disabled=True, read_only=True,
-                                         labels={RESTORE_LABEL: user})
+                                         volumes=folder, network_disabled=True,
+                                         read_only=True, labels={RESTORE_LABEL: user})
     try:
         container.start()
         status = container.wait()["StatusCode"]

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from unitgen import hostpath
 from unitgen.errors import BadInput, Failed
 from unitgen.model import Artifact
 from unitgen.names import ETC, MANIFEST, PEOPLE, TRANSACTION, UNIT_DIR, owned
@@ -76,13 +77,14 @@ class Root:
     """The host's file system as seen under --root."""
 
     def __init__(self, path: Path) -> None:
-        self.path = Path(path).resolve()
+        # --root names a host path; from the CLI image the host lies under its mount.
+        self.path = hostpath.inside(path).resolve()
         self.recovered = False  # whether taking the lock finished an interrupted change
 
     @property
     def live(self) -> bool:
         """Only the real root of a host is also acted on with systemctl and the engine."""
-        return self.path == Path("/")
+        return self.path == hostpath.live_root()
 
     def __call__(self, host_path: str) -> Path:
         return self.path / host_path.lstrip("/")
@@ -113,7 +115,7 @@ class Root:
         return self(host_path)
 
     def _shown(self, path: Path) -> str:
-        return "/" + str(path.relative_to(self.path)) if self.path != Path("/") else str(path)
+        return "/" + str(path.relative_to(self.path))
 
     def read(self, host_path: str) -> str | None:
         """A file of unitgen's as text, or None when there is none."""
@@ -149,7 +151,8 @@ class Root:
         """Serialise unitgen runs on this root. The lock is on the root directory itself,
         so taking it creates no file."""
         if not self.path.is_dir():
-            raise BadInput(f"--root {self.path} is not a directory; create it or give another")
+            raise BadInput(f"--root {hostpath.outside(self.path)} is not a directory; create it "
+                           "or give another")
         # A reader that finds an interrupted change finishes it first, under the write lock.
         exclusive = not shared or self(TRANSACTION).is_dir()
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
@@ -209,6 +212,10 @@ class Root:
         gone = {p for p in [*self._manifest(), *previous] if owned(p) and p not in files}
         deletes = sorted(p for p in gone if self._current(p, "entry") is not None)
         return writes, deletes
+
+    def check(self, files: dict[str, Artifact], previous: Iterable[str] = ()) -> None:
+        """Refuse, as apply would, before anything else of a change is done."""
+        self._plan(files, previous)
 
     def apply(self, files: dict[str, Artifact], previous: Iterable[str] = ()) -> list[str]:
         """Make the files under the root match `files`; return the paths changed."""

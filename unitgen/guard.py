@@ -45,4 +45,6 @@ def kind_of(template: str) -> str:
         return "script"
     if base.startswith("rules"):
         return "rules"
-    return {"person.env.j2": "env", "authorized_keys.j2": "keys"}.get(base, "unit")
+    if base.endswith(".env.j2"):
+        return "env"
+    return {"authorized_keys.j2": "keys"}.get(base, "unit")

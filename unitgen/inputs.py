@@ -5,7 +5,7 @@ import os
 import stat
 from pathlib import Path
 
-from unitgen import keys, registry
+from unitgen import hostpath, keys, registry
 from unitgen.errors import BadInput
 from unitgen.files import write_atomic
 
@@ -18,12 +18,12 @@ def read_text(path: Path, what: str, limit: int) -> str:
     folder, never more than `limit` bytes."""
     fix = f"give the path of a {what}"
     try:
-        info = os.stat(path)
+        info = os.stat(hostpath.inside(path))
         if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(21, "Is a directory")
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, "not a plain file")
-        with open(path, "rb") as handle:
+        with open(hostpath.inside(path), "rb") as handle:
             data = handle.read(limit + 1)
     except OSError as problem:
         raise BadInput(f"cannot read {what} {path}: {problem.strerror}; {fix}") from None
@@ -51,19 +51,19 @@ def people_file(path: Path) -> registry.PeopleFile:
 def write_out(path: Path, text: str) -> None:
     """Write what --out names: a new file or a plain file replaced whole."""
     check_out(path)
-    write_atomic(path.absolute(), text)
+    write_atomic(hostpath.inside(path).absolute(), text)
 
 
 def check_out(path: Path) -> None:
     """Refuse an --out that is a device, a FIFO, a folder or a link: unitgen would replace
     it, or write where it points."""
     try:
-        info = os.lstat(path)
+        info = os.lstat(hostpath.inside(path))
     except FileNotFoundError:
         info = None
     except OSError as problem:
         raise BadInput(f"--out {path}: {problem.strerror}; give a file path") from None
     if info is not None and not stat.S_ISREG(info.st_mode):
         raise BadInput(f"--out {path} is not a plain file; give the path of a new or plain file")
-    if not path.absolute().parent.is_dir():
+    if not hostpath.inside(path).absolute().parent.is_dir():
         raise BadInput(f"--out {path}: its folder does not exist; create it or give another")

@@ -6,27 +6,29 @@ import os
 import shutil
 import subprocess
 
+from unitgen import hostpath
 from unitgen.names import SLICE, syslog, unit
 
 SINCE = "-30d"
 
 
 def show(name: str, follow: bool) -> None:
-    """Replace this process with journalctl over the person's workspace unit."""
-    os.execvp("journalctl", ["journalctl", "--unit", unit(name),
+    """Replace this process with the host's journalctl over the person's workspace unit."""
+    argv = hostpath.command(["journalctl", "--unit", unit(name),
                              "--follow" if follow else "--no-pager"])
+    os.execvp(argv[0], argv)
 
 
 def last_logins() -> dict[str, float]:
     """Person -> time (seconds since the epoch) of their last accepted login in the last 30
     days, from one journalctl call over the workspaces' slice."""
-    exe = shutil.which("journalctl")
+    exe = "journalctl" if hostpath.mount() else shutil.which("journalctl")
     if exe is None:
         return {}
-    done = subprocess.run(
+    done = subprocess.run(hostpath.command(
         [exe, "--no-pager", "--output=json", "--output-fields=SYSLOG_IDENTIFIER",
          f"--since={SINCE}", "--grep=^Accepted publickey for user",
-         f"_SYSTEMD_SLICE={SLICE}"],
+         f"_SYSTEMD_SLICE={SLICE}"]),
         capture_output=True, text=True)
     found: dict[str, float] = {}
     for line in done.stdout.splitlines():

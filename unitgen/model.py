@@ -3,7 +3,7 @@
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
-from unitgen import names
+from unitgen import __version__, names
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey
 
@@ -67,6 +67,8 @@ class Settings:
     egress: str = "open"
     egress_allow: tuple[str, ...] = ()
     admin_ports: tuple[int, ...] = (22,)
+    cli_image: str = f"unitgen:{__version__}"
+    update_window: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ CONFIG = f"{ETC}/wormhole.toml"
 PEOPLE = f"{ETC}/people"
 FIREWALL = f"{ETC}/firewall.toml"
 MANIFEST = f"{ETC}/generated.json"
+CLI_ENV = f"{ETC}/cli.env"  # the CLI image, for the wrapper
 TRANSACTION = f"{ETC}/.transaction"
 UNIT_DIR = "/etc/systemd/system"
 DOCKER = "/usr/bin/docker"

@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from unitgen import admission, archive, names, plan, registry, validate
+from unitgen import admission, archive, hostpath, names, plan, registry, validate
 from unitgen.admission import Wanted
 from unitgen.edge import Live
 from unitgen.errors import BadInput, Failed
@@ -28,6 +28,12 @@ def load(root: Root) -> Host:
     people = [registry.load_person(name, text, where)
               for name, (where, text) in root.people().items()]
     return Host(settings, tuple(people), registry.load_firewall(root.read(FIREWALL), FIREWALL))
+
+
+def check(root: Root, host: Host) -> None:
+    """Refuse now what installing `host` would refuse (a link in the way, say), before an
+    operation stops or starts anything."""
+    root.check(render(host), paths(load(root)))
 
 
 def install(root: Root, edge: Live, host: Host) -> list[str]:
@@ -78,6 +84,7 @@ def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
             say(f"{name} was removed already; deleted volumes: {', '.join(gone)}")
             return
         workspace = host.workspace(host.need(name))
+        check(root, host.without(name))
         if final_backup and edge.live:
             say(f"final backup: {backup(root, edge, host, [name], _silent)[name]}")
         edge.stop(*workspace.units)
@@ -113,7 +120,7 @@ def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say) -> d
                 failed.append(name)
                 say(f"{count}: backup FAILED, see: journalctl -u {names.backup_unit(name)}")
                 continue
-            made[name] = archive.complete(backup_folder(root, host, name))[-1]
+            made[name] = hostpath.outside(archive.complete(backup_folder(root, host, name))[-1])
             say(f"{count}: {made[name]}")
     if failed:
         raise Failed(f"the backup of {', '.join(failed)} failed; see: journalctl -u "
@@ -143,7 +150,8 @@ def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Want
             found = archive.complete(backup_folder(root, host, name))
             if not found:
                 raise BadInput(f"there is no backup of {name} in "
-                               f"{backup_folder(root, host, name)}; give an ARCHIVE")
+                               f"{hostpath.outside(backup_folder(root, host, name))}; give an "
+                               "ARCHIVE")
             source = found[-1]
         archive.verify(source)
         person = host.person(name)
@@ -152,12 +160,13 @@ def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Want
                 raise BadInput(f"{name} is not on this host; give their --key to add them "
                                "with the restored data")
             person = admission.admit(host, [wanted], edge.busy_ports()).need(name)
-        elif backup_first:
+        check(root, host.with_person(person))
+        if backup_first and host.person(name) is not None:
             say(f"backed up the current data first: "
                 f"{backup(root, edge, host, [name], _silent)[name]}")
         _restore(root, edge, host, person, source, say)
     edge.start(names.timer(name))
-    return source
+    return hostpath.outside(source)
 
 
 def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
@@ -167,6 +176,7 @@ def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
     was = host.person(person.name)
     edge.clear_restores(person.name)
     step = plan.restore(host, person, edge.volumes_of(person.name))
+    check(root, step.after)
     edge.remove_volumes(step.stale)
     say(f"restoring {source.name} into {', '.join(step.volumes)}")
     edge.extract(step.after.workspace(step.person).image, source, person.name, step.volumes)
@@ -232,6 +242,7 @@ def change(root: Root, edge: Live, name: str, edit: Callable[[Person], Person]) 
         changed = edit(before.need(name))
         after = before.with_person(changed)
         stop, start = plan.switch(before.workspace(before.need(name)), after.workspace(changed))
+        check(root, after)
         if stop:
             edge.stop(*stop)
         install(root, edge, after)
@@ -252,6 +263,7 @@ def firewall(root: Root, edge: Live, on: bool) -> Host:
     with root.locked():
         was = load(root)
         host = replace(was, firewall=on)
+        check(root, host)
         edge.check()
         if was.firewall and not on:
             edge.stop(FIREWALL_UNIT)

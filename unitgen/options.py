@@ -66,4 +66,7 @@ AdminKeys = Annotated[list[Path] | None, typer.Option("--admin-key", help="The a
 Out = Annotated[Path | None, typer.Option("--out", help="Write to FILE [default: standard "
                                           "output]")]
 Variant = Annotated[str, typer.Option(help="fcos or flatcar.")]
-Tag = Annotated[str | None, typer.Option(help="Tag to build [default: the configured image]")]
+Tag = Annotated[str | None, typer.Option(help="Tag to build [default: image, or cli_image with "
+                                          "--cli, from the config]")]
+Cli = Annotated[bool, typer.Option("--cli", help="Build the CLI image instead: unitgen and its "
+                                   "dependencies, for hosts without Python.")]

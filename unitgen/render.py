@@ -3,7 +3,8 @@
 import re
 from functools import cache
 
-from unitgen import guard, names, registry, resources, validate
+from unitgen import guard, names, registry, resources, timespec, validate
+from unitgen.errors import BadInput
 from unitgen.model import Artifact, Host, Person, Workspace
 from unitgen.names import BRIDGE, CONFIG, DOCKER, ETC, FIREWALL, UNIT_DIR
 
@@ -83,6 +84,7 @@ def render(host: Host, checked: bool = True) -> dict[str, Artifact]:
     previous = host.predecessors()
     for person, w in zip(host.people, host.workspaces(), strict=True):
         files.update(_person(host, person, w, previous.get(w.name)))
+    files[names.CLI_ENV] = Artifact(_template("cli.env.j2", host))
     return files
 
 
@@ -113,15 +115,53 @@ def paths(host: Host) -> set[str]:
     return set(render(host, checked=False))
 
 
-def render_provisioned(host: Host) -> dict[str, Artifact]:
-    """Everything a fresh host needs: the host's files plus the host-level files in
-    butane/files/ (the engine settings the units rely on), each at its path."""
+# Where the wrapper goes: Fedora CoreOS links /usr/local into /var; Flatcar's /usr is read-only.
+WRAPPER = {"fcos": "/usr/local/bin/unitgen", "flatcar": "/opt/bin/unitgen"}
+# The maintenance window, as the variant's update agent reads it: Zincati, or locksmith.
+UPDATES = {"fcos": ("zincati.toml", "/etc/zincati/config.d/55-wormhole-updates.toml"),
+           "flatcar": ("update.conf", "/etc/flatcar/update.conf")}
+
+
+def _host_template(name: str, **context: object) -> str:
+    """A template of butane/host/: a file of the provisioned host outside unitgen's folders."""
+    return environment("butane", "script").get_template(f"host/{name}").render(
+        source=f"butane/host/{name}", etc=ETC, docker=DOCKER, **context)
+
+
+def wrapper(host: Host) -> str:
+    """The sh script that runs unitgen from its CLI image on a host without Python."""
+    return _host_template("unitgen", cli_image=host.settings.cli_image)
+
+
+def render_provisioned(host: Host, variant: str = "fcos") -> dict[str, Artifact]:
+    """Everything a fresh host needs: the host's files; the engine settings the units rely on
+    (butane/files/); the wrapper and the unit that fetches the CLI image; and the update
+    agent's maintenance window when the config has one."""
     files = render(host)
     butane = environment("butane")
     for name in butane.list_templates():
         if name.startswith("files/"):
             files[name.removeprefix("files")] = Artifact(butane.get_template(name).render())
+    files[WRAPPER[variant]] = Artifact(wrapper(host), mode=0o755)
+    unit = f"{UNIT_DIR}/wormhole-cli.service"
+    files[unit] = Artifact(_host_template("wormhole-cli.service"))
+    files.update(_links(unit, files[unit].text, []))
+    files.update(_window(host, variant))
     return dict(sorted(files.items()))
+
+
+def _window(host: Host, variant: str) -> dict[str, Artifact]:
+    found = timespec.window(host.settings.update_window)
+    if found is None:
+        return {}
+    days, start, minutes = found
+    if variant == "flatcar" and len(days) > 1:
+        raise BadInput(f"update_window {host.settings.update_window!r}: Flatcar's reboot window "
+                       "has one day or every day (*); give one of them")
+    if variant == "fcos" and not days:
+        days = timespec.DAYS
+    name, path = UPDATES[variant]
+    return {path: Artifact(_host_template(name, days=days, start=start, minutes=minutes))}
 
 
 def render_internal(address: str) -> dict[str, str]:

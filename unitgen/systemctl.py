@@ -2,8 +2,8 @@
 
 import shutil
 import subprocess
-from pathlib import Path
 
+from unitgen import hostpath
 from unitgen.errors import Failed
 
 NOT_LOADED = ("inactive", "dead")
@@ -11,10 +11,11 @@ NOT_HERE = "run unitgen on a systemd host, or give --root DIR to only write file
 
 
 def _run(*args: str) -> str:
-    exe = shutil.which("systemctl")
-    if exe is None or not Path("/run/systemd/system").is_dir():
+    # From the CLI image, the host's own systemctl runs (unitgen.hostpath says why).
+    exe = "systemctl" if hostpath.mount() else shutil.which("systemctl")
+    if exe is None or not hostpath.inside("/run/systemd/system").is_dir():
         raise Failed(f"systemd is not running on this machine; {NOT_HERE}")
-    done = subprocess.run([exe, *args], capture_output=True, text=True)
+    done = subprocess.run(hostpath.command([exe, *args]), capture_output=True, text=True)
     if done.returncode:
         reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         units = [a for a in args if a.endswith((".service", ".timer", ".target"))]

@@ -65,6 +65,22 @@ def calendar(text: str) -> bool:
         and text != "UTC"
 
 
+WINDOW = re.compile(rf"(\*|{DAY}(?:,{DAY})*) (\d\d:\d\d) (.+)")
+
+
+def window(text: str) -> tuple[tuple[str, ...], str, int] | None:
+    """A maintenance window `DAYS HH:MM LENGTH` (`Sun 03:00 2h`, `Sat,Sun 02:30 90min`, `*`
+    for every day) as (days, start, minutes; no days meaning every day), or None."""
+    match = WINDOW.fullmatch(text)
+    if not match or not _time(match[2]):
+        return None
+    length = seconds(match[3])
+    if length is None or not 1800 <= length <= 86400 or length % 60:
+        return None
+    days = () if match[1] == "*" else tuple(match[1].split(","))
+    return days, match[2], int(length // 60)
+
+
 def seconds(text: str) -> float | None:
     """A time span such as 1h, 30min or 1h 30min in seconds, or None when it is none. A
     number without a unit is seconds, as systemd reads it."""

@@ -228,6 +228,14 @@ def backup_dir(value: object, where: str) -> str:
     return text
 
 
+def update_window(value: object, where: str) -> str:
+    if _str(value, where) and timespec.window(value) is None:
+        raise BadInput(f"{where}: {value!r} is not a maintenance window; give DAYS HH:MM LENGTH "
+                       "such as Sun 03:00 2h (LENGTH from 30min to 24h, * for every day), or "
+                       "\"\" for the system's own")
+    return value
+
+
 def _bool(value: object, where: str) -> bool:
     if not isinstance(value, bool):
         raise BadInput(f"{where} = {value!r} is not true or false; give one of them")
@@ -256,6 +264,8 @@ SETTINGS = {
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
+    "cli_image": lambda v, at: image(_str(v, at), at),
+    "update_window": update_window,
 }
 
 

@@ -33,6 +33,11 @@ FILES = {
     "/root/bad/unknown-table.toml": f'[persons.ann]\nkeys = ["{A}"]\n',
     "/root/bad/syntax.toml": '[people.ann\nkeys = 1\n',
     "/root/bad/good.toml": f'[people.ann]\nkeys = ["{A}"]\n',
+    "/root/bad/defaults-not-table.toml": f'defaults = 5\n[people.ann]\nkeys = ["{A}"]\n',
+    "/root/bad/empty.toml": "",
+    "/root/bad/zone.toml": '[defaults]\npublish_address = "fe80::1%x\\nWORMHOLE_IMAGE=x;id"\n'
+                           f'[people.ann]\nkeys = ["{A}"]\n',
+    "/root/bad/admin-null.toml": f'[admin]\nuser = "-x"\n[people.ann]\nkeys = ["{A}"]\n',
 }
 IGNITION = ["ignition", "--admin-key", "/root/bad/a.pub", "--out", "/root/out.ign", "--from"]
 CASES = [
@@ -56,6 +61,9 @@ CASES = [
     ("key-empty", ["add", "zed", "/root/bad/empty.pub"], "holds no public key"),
     ("key-missing", ["add", "zed", "/root/bad/nope.pub"], "cannot read public key file"),
     ("key-twice", ["add", "zed", "/root/bad/a.pub", "/root/bad/a.pub"], "is given twice"),
+    ("key-device", ["add", "zed", "/dev/zero"], "not a plain file"),
+    ("key-fifo", ["add", "zed", "/root/bad/fifo.pub"], "not a plain file"),
+    ("key-folder", ["add", "zed", "/root/bad"], "Is a directory"),
     # ports
     ("port-outside", ["add", "zed", "/root/bad/a.pub", "--port", "80"], "outside the range"),
     ("port-taken", ["add", "zed", "/root/bad/a.pub", "--port", "{abe_port}"], "is taken by abe"),
@@ -73,6 +81,8 @@ CASES = [
      "give --memory, --cpus, --pids, --on-demand/--always-on or --idle-stop"),
     ("image-bad", ["add", "zed", "/root/bad/a.pub", "--image", "Not Valid"],
      "is not an image reference"),
+    ("image-option", ["add", "zed", "/root/bad/a.pub", "--image=--privileged"],
+     "is not an image reference"),
     # people and keys that are not there
     ("remove-unknown", ["remove", "ghost"], "there is no workspace named ghost"),
     ("show-unknown", ["show", "ghost"], "there is no workspace named ghost"),
@@ -88,6 +98,14 @@ CASES = [
     ("people-syntax", [*IGNITION, "/root/bad/syntax.toml"], "not valid TOML"),
     ("ignition-spec", [*IGNITION, "/root/bad/good.toml", "--spec", "9.9.9"],
      "--spec 9.9.9 is not offered"),
+    ("people-defaults", [*IGNITION, "/root/bad/defaults-not-table.toml"], "is not a table"),
+    ("people-zone", [*IGNITION, "/root/bad/zone.toml"], "is not an IP address"),
+    ("people-admin", [*IGNITION, "/root/bad/admin-null.toml"], "is not a login name"),
+    ("people-empty", ["add", "--from", "/root/bad/empty.toml"], "holds no [people.NAME]"),
+    ("out-device", ["ignition", "--admin-key", "/root/bad/a.pub", "--out", "/dev/null",
+                    "--from", "/root/bad/good.toml"], "--out /dev/null is not a plain file"),
+    ("out-folder", ["ignition", "--admin-key", "/root/bad/a.pub", "--out", "/root",
+                    "--from", "/root/bad/good.toml"], "is not a plain file"),
     # archives
     ("archive-missing", ["restore", "abe", "/root/bad/none.tar.gz"], "does not exist"),
     ("archive-no-sum", ["restore", "abe", "/root/bad/nosum.tar.gz"], "no checksum file"),
@@ -104,6 +122,8 @@ CASES = [
     ("internal-no-ip", ["firewall", "--internal"], "--internal needs --wormhole-ip"),
     ("internal-bad-ip", ["firewall", "--internal", "--wormhole-ip", "10.0.0.999"],
      "is not an IP address"),
+    ("internal-zone", ["firewall", "--internal", "--wormhole-ip", "fe80::1%x\n-A INPUT"],
+     "is not an IP address"),
     ("backup-nobody", ["backup"], "give one or more names, or --all"),
 ]
 CONFIG_CASES = [
@@ -115,6 +135,18 @@ CONFIG_CASES = [
     ("config-egress-cidr", "egress = 'allowlist'\negress_allow = ['10.0.0.0/33:443']",
      ["firewall"], "is not a network and a port"),
     ("config-egress-mode", "egress = 'closed'", ["firewall"], "'closed' is not one of"),
+    ("config-zone", "publish_address = 'fe80::1%eth0'", ["add", "zed", "/root/bad/a.pub"],
+     "is not an IP address"),
+    ("config-schedule", "backup_schedule = 'xyz'", ["add", "zed", "/root/bad/a.pub"],
+     "is not a calendar event"),
+    ("config-spread", "backup_spread = '99999999999w'", ["add", "zed", "/root/bad/a.pub"],
+     "is not a time span"),
+    ("config-backup-dir", "backup_dir = '/..'", ["add", "zed", "/root/bad/a.pub"],
+     "is not a folder of plain names"),
+    ("config-image", "image = '-v/:/host'", ["add", "zed", "/root/bad/a.pub"],
+     "is not an image reference"),
+    ("config-inner", "port_max = 50000", ["add", "zed", "/root/bad/a.pub"],
+     "port_max + inner_offset is above 65535"),
 ]
 
 
@@ -134,6 +166,7 @@ def scene(host, add):
     for path, text in FILES.items():
         host.put(path, text)
     host.exec("ssh-keygen", "-q", "-t", "rsa", "-b", "1024", "-N", "", "-f", "/root/bad/rsa1024")
+    host.exec("mkfifo", "/root/bad/fifo.pub")
     host.exec("sh", "-c", "cat > /root/bad/escape.tar.gz", input=escape_archive())
     host.sh("cd /root/bad && sha256sum escape.tar.gz > escape.tar.gz.sha256 && "
             "cp escape.tar.gz nosum.tar.gz")
@@ -177,3 +210,60 @@ def test_a_bad_config_is_refused_and_changes_nothing(host, scene, line, args, me
 
 def test_the_table_is_at_least_forty_cases():
     assert len(CASES) + len(CONFIG_CASES) >= 40
+
+
+STATE_FILES = "/etc/wormhole/generated.json /etc/wormhole/wormhole.toml"
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("printf '\\377\\376' > /etc/wormhole/generated.json", "is not UTF-8 text"),
+    ("echo '[1]' > /etc/wormhole/generated.json", "generated.json is damaged"),
+    ("echo 'x = [' > /etc/wormhole/wormhole.toml", "not valid TOML"),
+    ("rm /etc/wormhole/wormhole.toml && mkdir /etc/wormhole/wormhole.toml", "is not a plain file"),
+])
+def test_a_damaged_state_file_is_one_line_and_changes_nothing(host, scene, damage, message):
+    host.sh(f"mkdir -p /root/state && cp -p {STATE_FILES} /root/state/")
+    try:
+        host.sh(damage)
+        before = host.sh(STATE).stdout
+        refused(host, ["add", "zed", "/root/bad/a.pub"], message)
+        assert host.sh(STATE).stdout == before
+    finally:
+        host.sh("rm -rf /etc/wormhole/wormhole.toml && cp -p /root/state/* /etc/wormhole/")
+
+
+@pytest.mark.parametrize("linked", ["/etc/wormhole/keys/abe", "/etc/wormhole/env"])
+def test_a_link_under_unitgens_folders_is_never_followed(host, scene, linked):
+    host.sh(f"mkdir -p /root/elsewhere && echo keep > /root/elsewhere/precious && "
+            f"mv {linked} /root/moved && ln -s /root/elsewhere {linked}")
+    try:
+        before = host.sh(STATE + "; find /root/elsewhere -printf '%p %s\\n'").stdout
+        for args in (["key", "add", "abe", "/root/bad/b.pub"], ["add", "zed", "/root/bad/b.pub"],
+                     ["remove", "abe", "--no-backup"]):
+            refused(host, args, f"{linked} is a symbolic link")
+        assert host.sh(STATE + "; find /root/elsewhere -printf '%p %s\\n'").stdout == before
+    finally:
+        host.sh(f"rm {linked} && mv /root/moved {linked} && rm -rf /root/elsewhere")
+
+
+def test_a_manifest_entry_outside_unitgens_paths_is_never_touched(host, scene):
+    fstab = host.sh("cat /etc/fstab; stat -c %Y /etc/fstab").stdout
+    host.sh("""python3 -c 'import json; p="/etc/wormhole/generated.json"; m=json.load(open(p)); \
+m["/etc/fstab"]="sha256:0:644"; m["/../../root/bad/good.toml"]="x"; json.dump(m, open(p, "w"))'""")
+    host.unitgen("add", "zed", "/root/bad/b.pub")
+    try:
+        assert host.sh("cat /etc/fstab; stat -c %Y /etc/fstab").stdout == fstab
+        assert host.exec("test", "-f", "/root/bad/good.toml", check=False).returncode == 0
+    finally:
+        host.unitgen("remove", "zed", "--no-backup")
+
+
+def test_remove_without_a_manifest_removes_the_person_as_registered(host, scene, add):
+    add("yve")
+    host.sh("mv /etc/wormhole/generated.json /root/generated.json.saved")
+    done = host.unitgen("remove", "yve", "--no-backup")
+    assert done.stdout.splitlines()[0] == "removed yve"
+    assert "yve" not in host.unitgen("list").stdout
+    assert host.unit("wormhole@yve.service", "UnitFileState")["UnitFileState"] != "enabled"
+    assert host.exec("test", "-e", "/etc/wormhole/env/yve.env", check=False).returncode == 1
+    assert host.unit("wormhole@yve.service", "ActiveState")["ActiveState"] == "inactive"

@@ -3,7 +3,7 @@
 
 import typer
 
-from unitgen import inputs, ops, options, plan, validate
+from unitgen import hostpath, inputs, ops, options, plan, validate
 from unitgen.admission import Wanted
 from unitgen.cli.app import Target, app
 from unitgen.model import Person
@@ -35,8 +35,9 @@ def restore(ctx: typer.Context, user: options.User, source: options.Archive = No
     target.live("restore")
     validate.name(user)
     wanted = Wanted(Person(user, port or 0, inputs.read_keys(key))) if key else None
-    used = ops.restore(target.root, target.edge, user, source.resolve() if source else None,
-                       wanted, not no_backup, typer.echo)
+    archive = hostpath.inside(source).resolve() if source else None
+    used = ops.restore(target.root, target.edge, user, archive, wanted, not no_backup,
+                       typer.echo)
     typer.echo(f"restored {user} from {source or used}")
 
 

@@ -1,11 +1,11 @@
 """Commands about the host itself: its firewall, the configs that provision a fresh one, and
-the workspace image."""
+the images."""
 
 from pathlib import Path
 
 import typer
 
-from unitgen import engine, inputs, ops, options, provision, resources, validate
+from unitgen import cliimage, engine, inputs, ops, options, provision, resources, validate
 from unitgen.cli.app import Target, app, image_app
 from unitgen.errors import BadInput
 from unitgen.model import Admin, Host
@@ -57,18 +57,18 @@ def emit(text: str, out: Path | None) -> None:
 
 @app.command()
 def ignition(ctx: typer.Context, source: options.Source = None,
-             admin_key: options.AdminKeys = None, spec: options.Spec = "3.3.0",
-             out: options.Out = None) -> None:
+             admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
+             spec: options.Spec = "3.3.0", out: options.Out = None) -> None:
     """Write the Ignition config that provisions a fresh host with every workspace, backup
     timer, the firewall and the engine settings, at first boot.
 
     Example: unitgen ignition --from people.toml --admin-key me.pub --out host.ign
     """
-    provision.butane_version(spec, "fcos")
+    provision.butane_version(spec, variant)
     if out:
         inputs.check_out(out)
     host, admin = provisioning(ctx.obj, source, admin_key)
-    emit(provision.ignition(render_provisioned(host), admin, spec), out)
+    emit(provision.ignition(render_provisioned(host, variant), admin, spec), out)
 
 
 @app.command()
@@ -83,21 +83,21 @@ def butane(ctx: typer.Context, source: options.Source = None,
     if out:
         inputs.check_out(out)
     host, admin = provisioning(ctx.obj, source, admin_key)
-    emit(provision.butane(render_provisioned(host), admin, variant, spec, len(host.people)),
-         out)
+    emit(provision.butane(render_provisioned(host, variant), admin, variant, spec,
+                          len(host.people)), out)
 
 
 @image_app.command("build")
-def image_build(ctx: typer.Context, tag: options.Tag = None) -> None:
-    """Build the workspace image from the image/ folder that ships with unitgen.
+def image_build(ctx: typer.Context, tag: options.Tag = None, cli: options.Cli = False) -> None:
+    """Build the workspace image from the image/ folder that ships with unitgen, or with
+    --cli the image that runs unitgen itself on Fedora CoreOS and Flatcar.
 
-    Example: unitgen image build --tag wormhole:2
+    Example: unitgen image build --tag wormhole:2    (or: unitgen image build --cli)
     """
     target: Target = ctx.obj
     if not target.edge.live:
         raise BadInput("image build talks to the engine; leave out --root")
-    tag = validate.image(tag) if tag else target.host().settings.image
-    image_id = engine.build(resources.folder("image"), tag)
+    settings = target.host().settings
+    tag = validate.image(tag) if tag else settings.cli_image if cli else settings.image
+    image_id = cliimage.build(tag) if cli else engine.build(resources.folder("image"), tag)
     typer.echo(f"built {tag} ({image_id.removeprefix('sha256:')[:12]})")
-
-
