@@ -88,7 +88,8 @@ def test_add_writes_the_person_files(empty, keys):
     for path in person_paths("alice"):
         assert (empty / path).exists() or (empty / path).is_symlink()
     key_line = Path(keys["alice"]).read_text().strip()
-    assert key_line in (empty / ETC / "keys/alice/authorized_keys").read_text().splitlines()
+    assert f"restrict,pty {key_line}" in (
+        empty / ETC / "keys/alice/authorized_keys").read_text().splitlines()
     assert (empty / ETC / "wormhole.toml").is_file()
 
 

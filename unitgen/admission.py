@@ -3,7 +3,7 @@ the fleet. Pure: the host and the wanted people in, the host with them out."""
 
 from dataclasses import dataclass, replace
 
-from unitgen import validate
+from unitgen import access, validate
 from unitgen.errors import BadInput
 from unitgen.model import Host, Person
 
@@ -63,4 +63,5 @@ def _admit_one(host: Host, w: Wanted, busy: frozenset[int]) -> Host:
     problems = validate.conflicts(host.with_person(person))
     if problems:
         raise BadInput(f"{at}{problems[0]}")
+    access.check_key_policy(person.keys, host.workspace(person).key_policy, w.where)
     return host.with_person(person)

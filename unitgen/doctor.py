@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from unitgen import engine, hostpath, sockets, systemctl, validate
+from unitgen import engine, hostpath, sockets, status, systemctl, validate
 from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
@@ -129,6 +129,9 @@ def _keys(root: Root, host: Host) -> Iterator[Check]:
     for shared in validate.shared_keys(host):
         yield Check("warn", "keys", shared, "give each person their own key, unless that is "
                     "meant")
+    for line in status.holdouts(host):
+        problem, _, fix = line.partition("; ")
+        yield Check("warn", "keys", f"key_policy is hardware but {problem}", fix)
 
 
 CHECKS: list[Callable[[Root, Host], Iterator[Check]]] = [

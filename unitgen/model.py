@@ -69,6 +69,8 @@ class Settings:
     admin_ports: tuple[int, ...] = (22,)
     cli_image: str = f"unitgen:{__version__}"
     update_window: str = ""
+    forwarding: str = "none"
+    key_policy: str = "any"
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Person:
     pids: int | None = None
     on_demand: bool | None = None
     idle_stop: str | None = None
+    forwarding: str | None = None
+    key_policy: str | None = None
     generation: int = 0
 
 
@@ -105,6 +109,8 @@ class Workspace:
     idle_stop: str
     inner_port: int
     listen: str
+    forwarding: str
+    key_policy: str
 
     @property
     def volumes(self) -> tuple[str, str]:
@@ -187,6 +193,8 @@ class Host:
             idle_stop=person.idle_stop or s.idle_stop,
             inner_port=inner,
             listen=outer,
+            forwarding=person.forwarding or s.forwarding,
+            key_policy=person.key_policy or s.key_policy,
         )
 
     def workspaces(self) -> list[Workspace]:

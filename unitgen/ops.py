@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from unitgen import admission, archive, hostpath, names, plan, registry, validate
+from unitgen import access, admission, archive, hostpath, names, plan, registry, validate
 from unitgen.admission import Wanted
 from unitgen.edge import Live
 from unitgen.errors import BadInput, Failed
@@ -241,6 +241,8 @@ def change(root: Root, edge: Live, name: str, edit: Callable[[Person], Person]) 
         before = load(root)
         changed = edit(before.need(name))
         after = before.with_person(changed)
+        added = [key for key in changed.keys if key not in before.need(name).keys]
+        access.check_key_policy(added, after.workspace(changed).key_policy)
         stop, start = plan.switch(before.workspace(before.need(name)), after.workspace(changed))
         check(root, after)
         if stop:

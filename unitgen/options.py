@@ -30,6 +30,12 @@ OnDemand = Annotated[bool | None, typer.Option(
 IdleStop = Annotated[str | None, typer.Option(
     "--idle-stop", help="On demand: stop after this long with no connection, e.g. 1h or "
     "30min [default: idle_stop in the config]")]
+Forwarding = Annotated[str | None, typer.Option(
+    "--forwarding", help="none, or loopback: local forwards (ssh -L, -D) to the workspace's own "
+    "loopback, for editors over ssh [default: forwarding in the config]")]
+KeyPolicy = Annotated[str | None, typer.Option(
+    "--key-policy", help="any, or hardware: only FIDO security keys (sk-...) [default: "
+    "key_policy in the config]")]
 PeopleFile = Annotated[Path | None, typer.Option("--from", help="A people file: add everyone "
                                                  "in it at once.")]
 Start = Annotated[bool, typer.Option("--start", help="Also start the workspace.")]

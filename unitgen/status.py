@@ -4,7 +4,7 @@ container list, one systemctl list, one journalctl) plus small file reads."""
 import socket
 import time
 
-from unitgen import archive, cgroups, engine, journal, systemctl
+from unitgen import access, archive, cgroups, engine, journal, systemctl
 from unitgen.files import Root
 from unitgen.model import Host, Person, size_bytes
 from unitgen.names import proxy, proxy_socket, unit
@@ -73,6 +73,16 @@ def show_lines(info: dict) -> list[str]:
                                                    "image")),
             *(f"{'key':<8} {key_line(key)}" for key in info["keys"]),
             f"{'ssh':<8} {info['ssh']}"]
+
+
+def holdouts(host: Host, names: set[str] | None = None) -> list[str]:
+    """People whose key policy is "hardware" but who still hold other keys, which keep
+    logging in until removed: never a silent lock-out."""
+    found = access.holdouts((w.name, w.key_policy, w.keys) for w in host.workspaces()
+                            if names is None or w.name in names)
+    return [f"{name} still has {len(keys)} key(s) that are not hardware keys ("
+            f"{', '.join(keys)}), which keep logging in; remove them with unitgen key remove "
+            f"{name} FINGERPRINT" for name, keys in found.items()]
 
 
 def gather(root: Root, host: Host, names: list[str]) -> list[dict]:

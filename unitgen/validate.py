@@ -9,7 +9,7 @@ import ipaddress
 import re
 from typing import NamedTuple
 
-from unitgen import timespec
+from unitgen import access, timespec
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique, parse_key
 from unitgen.model import EGRESS, SIZE_UNITS, Host, Person, Settings, size_text
@@ -266,6 +266,8 @@ SETTINGS = {
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
     "cli_image": lambda v, at: image(_str(v, at), at),
     "update_window": update_window,
+    "forwarding": _choice(access.FORWARDING),
+    "key_policy": _choice(access.KEY_POLICIES),
 }
 
 
@@ -306,6 +308,8 @@ PERSON = {
     "pids": pids,
     "on_demand": _bool,
     "idle_stop": timespan,
+    "forwarding": _choice(access.FORWARDING),
+    "key_policy": _choice(access.KEY_POLICIES),
     "generation": lambda v, at: _int(v, at, 0, 1_000_000),
 }
 
@@ -324,14 +328,22 @@ def person(person_name: str, table: dict, where: str, port_required: bool = True
                                                for key, value in table.items()}})
 
 
+def forwarding(value: object, where: str = "--forwarding") -> str:
+    return _choice(access.FORWARDING)(value, where)
+
+
+def key_policy(value: object, where: str = "--key-policy") -> str:
+    return _choice(access.KEY_POLICIES)(value, where)
+
+
 def limits(**given: object) -> dict[str, object]:
     """The limits `unitgen set` was given (those not None), each checked."""
     checks = {"memory": memory, "cpus": cpus, "pids": pids, "idle_stop": timespan,
-              "on_demand": bool}
+              "on_demand": bool, "forwarding": forwarding, "key_policy": key_policy}
     found = {key: checks[key](value) for key, value in given.items() if value is not None}
     if not found:
-        raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on or "
-                       "--idle-stop; see: unitgen set --help")
+        raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on, --idle-stop, "
+                       "--forwarding or --key-policy; see: unitgen set --help")
     return found
 
 

@@ -78,7 +78,7 @@ CASES = [
     ("pids-low", ["set", "abe", "--pids", "5"], "give a whole number from 32"),
     ("pids-high", ["set", "abe", "--pids", "10000000"], "give a whole number from 32"),
     ("set-nothing", ["set", "abe"],
-     "give --memory, --cpus, --pids, --on-demand/--always-on or --idle-stop"),
+     "give --memory, --cpus, --pids, --on-demand/--always-on, --idle-stop, --forwarding"),
     ("image-bad", ["add", "zed", "/root/bad/a.pub", "--image", "Not Valid"],
      "is not an image reference"),
     ("image-option", ["add", "zed", "/root/bad/a.pub", "--image=--privileged"],

@@ -16,6 +16,7 @@ from unitgen.names import unit
 def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyFiles = None,
         memory: options.Memory = None, port: options.Port = None, image: options.Image = None,
         on_demand: options.OnDemand = None, idle_stop: options.IdleStop = None,
+        forwarding: options.Forwarding = None, key_policy: options.KeyPolicy = None,
         source: options.PeopleFile = None, start: options.Start = False) -> None:
     """Register a person (or everyone in a people file) and install their workspace,
     enabled at boot. On demand, systemd listens on the port at once and starts the
@@ -27,7 +28,8 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
     if start and not target.edge.live:
         raise BadInput("--start needs the live host; leave out --root to start workspaces")
     if source is not None:
-        if user or keyfiles or memory or port or image or on_demand is not None or idle_stop:
+        if user or keyfiles or memory or port or image or on_demand is not None or idle_stop \
+                or forwarding or key_policy:
             raise BadInput("--from takes names, keys and limits from the file; give no others")
         found = inputs.people_file(source)
         wanted = found.wanted
@@ -45,7 +47,9 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
             memory=validate.memory(memory) if memory is not None else None,
             image=validate.image(image) if image is not None else None,
             on_demand=on_demand,
-            idle_stop=validate.timespan(idle_stop) if idle_stop is not None else None))]
+            idle_stop=validate.timespan(idle_stop) if idle_stop is not None else None,
+            forwarding=validate.forwarding(forwarding) if forwarding else None,
+            key_policy=validate.key_policy(key_policy) if key_policy else None))]
     added = ops.add(target.root, target.edge, wanted, start)
     for shared in added.shared_keys:
         typer.echo(f"warning: {shared}", err=True)
@@ -124,6 +128,7 @@ def key_list(ctx: typer.Context, user: options.User, as_json: options.Json = Fal
 def set_limits(ctx: typer.Context, user: options.User, memory: options.NewMemory = None,
                cpus: options.Cpus = None, pids: options.Pids = None,
                on_demand: options.OnDemand = None, idle_stop: options.IdleStop = None,
+               forwarding: options.Forwarding = None, key_policy: options.KeyPolicy = None,
                restart: options.Restart = False) -> None:
     """Change a person's limits, which apply at the workspace's next start (now with
     --restart), or the way it runs, which changes at once.
@@ -134,12 +139,16 @@ def set_limits(ctx: typer.Context, user: options.User, memory: options.NewMemory
     if restart:
         target.live("--restart")
     limits = validate.limits(memory=memory, cpus=cpus, pids=pids, on_demand=on_demand,
-                             idle_stop=idle_stop)
+                             idle_stop=idle_stop, forwarding=forwarding, key_policy=key_policy)
     said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in limits.items())
     if not ops.set_limits(target.root, target.edge, validate.name(user), limits, restart):
         raise Failed(f"{user} did not answer after the restart with {said}; see: "
                      f"journalctl -u {unit(user)}")
-    typer.echo(f"{user}: {said}, " + ("restarted" if restart else
+    at_login = set(limits) <= {"forwarding", "key_policy"}
+    typer.echo(f"{user}: {said}, " + ("restarted" if restart else "from the next login"
+                                      if at_login else
                                       "from the next start (or: unitgen set ... --restart)"))
+    for line in status.holdouts(target.host(), {user}):
+        typer.echo(f"warning: {line}", err=True)
 
 
