@@ -118,3 +118,36 @@ def test_the_registry_of_a_root_is_a_source_too(tmp_path, admin_key):
     assert config["links"]["/etc/systemd/system/wormhole.target.wants/wormhole@ann.service"] \
         == "/etc/systemd/system/wormhole@.service"
     assert config["keys"] == [ADMIN]
+
+
+@pytest.mark.parametrize(("variant", "wrapper", "window", "says"), [
+    ("fcos", "/usr/local/bin/unitgen", "/etc/zincati/config.d/55-wormhole-updates.toml",
+     ['strategy = "periodic"', 'days = ["Sat", "Sun"]', 'start_time = "03:00"',
+      "length_minutes = 120"]),
+    ("flatcar", "/opt/bin/unitgen", "/etc/flatcar/update.conf",
+     ["REBOOT_STRATEGY=reboot", 'LOCKSMITHD_REBOOT_WINDOW_START="03:00"',
+      "LOCKSMITHD_REBOOT_WINDOW_LENGTH=120m"]),
+])
+def test_butane_carries_the_wrapper_the_cli_image_and_the_update_window(
+        tmp_path, admin_key, variant, wrapper, window, says):
+    days = "Sat,Sun" if variant == "fcos" else "*"
+    source = tmp_path / "people.toml"
+    source.write_text(f'[defaults]\ncli_image = "registry.example.com/t/unitgen:7"\n'
+                      f'update_window = "{days} 03:00 2h"\n[people.ann]\nkeys = ["{ADMIN}"]\n')
+    files = from_butane(unitgen("butane", "--variant", variant, "--from", source,
+                                "--admin-key", admin_key).stdout)["files"]
+    assert files[wrapper][0] == 0o755 and files[wrapper][1].startswith("#!/bin/sh\n")
+    assert "registry.example.com/t/unitgen:7" in files[wrapper][1]
+    assert files["/etc/wormhole/cli.env"][1].splitlines()[-1] == \
+        "WORMHOLE_CLI_IMAGE=registry.example.com/t/unitgen:7"
+    assert "/etc/systemd/system/wormhole-cli.service" in files
+    assert [line for line in says if line not in files[window][1].splitlines()] == []
+
+
+def test_flatcar_takes_one_day_or_every_day(tmp_path, admin_key):
+    source = tmp_path / "people.toml"
+    source.write_text(f'[defaults]\nupdate_window = "Sat,Sun 03:00 2h"\n'
+                      f'[people.ann]\nkeys = ["{ADMIN}"]\n')
+    done = unitgen("butane", "--variant", "flatcar", "--from", source, "--admin-key", admin_key)
+    assert done.returncode == 2
+    assert "Flatcar's reboot window has one day or every day" in done.stderr

@@ -47,7 +47,8 @@ def target(people: PeopleFile | None, registered: Host | None,
 
 def unpullable(host: Host) -> list[str]:
     """The images a fresh host cannot pull: those that name no registry."""
-    images = {w.image for w in host.workspaces()} | {host.settings.image}
+    images = {w.image for w in host.workspaces()} | {host.settings.image,
+                                                      host.settings.cli_image}
     return sorted(image for image in images if pull_policy(image) == "never")
 
 
