@@ -49,6 +49,7 @@ class Settings:
 
     image: str = "wormhole:latest"
     memory: str = "512M"
+    disk: str = "10G"
     cpus: float = 0.0
     pids: int = 1024
     port_min: int = 2200
@@ -76,7 +77,9 @@ class Settings:
 @dataclass(frozen=True)
 class Person:
     """One workspace. Limits left as None follow the settings. `generation` counts the
-    restores: each one moves the workspace onto a new pair of volumes."""
+    restores: each one moves the workspace onto a new disk. `on_volumes`: the home and host
+    key are still on the Docker volumes of before disks, with no cap (unitgen upgrade moves
+    them onto a disk)."""
 
     name: str
     port: int
@@ -89,7 +92,9 @@ class Person:
     idle_stop: str | None = None
     forwarding: str | None = None
     key_policy: str | None = None
+    disk: str | None = None
     generation: int = 0
+    on_volumes: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,10 +116,29 @@ class Workspace:
     listen: str
     forwarding: str
     key_policy: str
+    disk: str
+    on_volumes: bool
 
     @property
     def volumes(self) -> tuple[str, str]:
+        """The Docker volumes of the home and host key: the data of before disks."""
         return names.volumes(self.name, self.generation)
+
+    @property
+    def disk_image(self) -> str:
+        return names.disk_image(self.name, self.generation)
+
+    @property
+    def disk_mount(self) -> str:
+        return names.disk_mount(self.name)
+
+    @property
+    def sources(self) -> tuple[str, str]:
+        """What the units mount as the home and the host-key folder: the two folders of the
+        mounted disk, or the two volumes while the home is still on them."""
+        if self.on_volumes:
+            return self.volumes
+        return f"{self.disk_mount}/home", f"{self.disk_mount}/hostkeys"
 
     @property
     def pull(self) -> str:
@@ -195,6 +219,8 @@ class Host:
             listen=outer,
             forwarding=person.forwarding or s.forwarding,
             key_policy=person.key_policy or s.key_policy,
+            disk=person.disk or s.disk,
+            on_volumes=person.on_volumes,
         )
 
     def workspaces(self) -> list[Workspace]:

@@ -13,15 +13,20 @@ CLI_ENV = f"{ETC}/cli.env"  # the CLI image, for the wrapper
 TRANSACTION = f"{ETC}/.transaction"
 UNIT_DIR = "/etc/systemd/system"
 DOCKER = "/usr/bin/docker"
+LIBEXEC = f"{ETC}/libexec"
+DISK_SCRIPT = f"{LIBEXEC}/disk"  # what the data units run on the host, and unitgen too
+DISKS = "/var/lib/wormhole/disks"  # each person's disk image and the folder it is mounted at
 
 # Host-wide units and resources.
 TARGET = "wormhole.target"
 SLICE = "wormhole.slice"
 FIREWALL_UNIT = "wormhole-firewall.service"
+DISKS_UNIT = "wormhole-disks.service"  # makes every registered person's missing disk
 NETWORK = "wormhole"
 BRIDGE = "wormhole0"
 USER_LABEL = "wormhole.user"
 RESTORE_LABEL = "wormhole.restore"
+MOVE_LABEL = "wormhole.move"
 
 
 class Named:
@@ -70,6 +75,39 @@ def generation_of(name: str, volume: str) -> int | None:
         if rest != volume and rest[:1] == "." and rest[1:].isdigit():
             return int(rest[1:])
     return None
+
+
+def disk_image(name: str, generation: int) -> str:
+    """The image file of a person's disk of a generation (a restore makes the next one)."""
+    suffix = f".{generation}" if generation else ""
+    return f"{DISKS}/{name}{suffix}.img"
+
+
+def disk_mount(name: str) -> str:
+    """Where the data unit mounts the person's disk, whatever its generation."""
+    return f"{DISKS}/{name}"
+
+
+def disk_aside(name: str) -> str:
+    """Where unitgen mounts a new disk while it fills it (a restore, a move from volumes)."""
+    return f"{DISKS}/{name}.new"
+
+
+def disk_generation_of(name: str, path: str) -> int | None:
+    """The generation of one of the person's disk images, or None when it is not theirs."""
+    rest = path.removeprefix(f"{DISKS}/{name}")
+    if rest == path or not rest.endswith(".img"):
+        return None
+    rest = rest.removesuffix(".img")
+    if rest == "":
+        return 0
+    return int(rest[1:]) if rest[:1] == "." and rest[1:].isdigit() else None
+
+
+def disk_leftovers(name: str, entries: list[str]) -> list[str]:
+    """Of the entries of DISKS, the person's: every image, half-made image and mount folder
+    (names hold no '.', so no other person's entry starts with NAME.)."""
+    return sorted(f"{DISKS}/{e}" for e in entries if e == name or e.startswith(f"{name}."))
 
 
 def dropins(unit_name: str) -> str:

@@ -23,6 +23,10 @@ RESERVED = frozenset((
 SIZE = re.compile(r"(\d+)([kmgt]?)", re.IGNORECASE | re.ASCII)
 MIN_MEMORY = 64 << 20
 MAX_MEMORY = 1 << 40
+# A disk below 256M keeps too little for files (1 KiB blocks, a 16 MiB journal); an image
+# of 16T cannot be made on an ext4 /var (Flatcar's), so 8T at the most.
+MIN_DISK = 256 << 20
+MAX_DISK = 8 << 40
 IMAGE = re.compile(
     r"sha256:[0-9a-f]{64}|"
     r"(?:[a-zA-Z0-9][a-zA-Z0-9.-]*(?::\d+)?/)?"
@@ -50,18 +54,28 @@ def name(value: str, where: str = "") -> str:
     return value
 
 
-def memory(value: str, where: str = "--memory") -> str:
-    """A size such as 512M or 1G, in the canonical form 512M / 1G."""
+def _size(value: str, where: str, low: int, high: int, example: str) -> str:
+    """A size such as 512M or 1G from `low` to `high`, in the canonical form 512M / 1G."""
     match = SIZE.fullmatch(str(value).strip())
     if not match:
         raise BadInput(
-            f"{where}: {value!r} is not a size; give a number with K, M, G or T (e.g. 512M)"
+            f"{where}: {value!r} is not a size; give a number with K, M, G or T (e.g. {example})"
         )
     number, unit = int(match[1]), match[2].upper()
     size = number << (10 * (SIZE_UNITS.index(unit) + 1) if unit else 0)
-    if not MIN_MEMORY <= size <= MAX_MEMORY:
-        raise BadInput(f"{where}: {value!r} is outside 64M to 1T; give a size in that range")
+    if not low <= size <= high:
+        raise BadInput(f"{where}: {value!r} is outside {size_text(low)} to {size_text(high)}; "
+                       "give a size in that range")
     return size_text(size)
+
+
+def memory(value: str, where: str = "--memory") -> str:
+    return _size(value, where, MIN_MEMORY, MAX_MEMORY, "512M")
+
+
+def disk(value: str, where: str = "--disk") -> str:
+    """A disk cap such as 10G, from 256M to 8T."""
+    return _size(value, where, MIN_DISK, MAX_DISK, "10G")
 
 
 def image(value: str, where: str = "--image") -> str:
@@ -245,6 +259,7 @@ def _bool(value: object, where: str) -> bool:
 SETTINGS = {
     "image": lambda v, at: image(_str(v, at), at),
     "memory": lambda v, at: memory(_str(v, at), at),
+    "disk": lambda v, at: disk(_str(v, at), at),
     "cpus": cpus,
     "pids": pids,
     "port_min": lambda v, at: _int(v, at, 1025, 65535),
@@ -310,7 +325,9 @@ PERSON = {
     "idle_stop": timespan,
     "forwarding": _choice(access.FORWARDING),
     "key_policy": _choice(access.KEY_POLICIES),
+    "disk": lambda v, at: disk(_str(v, at), at),
     "generation": lambda v, at: _int(v, at, 0, 1_000_000),
+    "on_volumes": _bool,
 }
 
 
@@ -339,11 +356,12 @@ def key_policy(value: object, where: str = "--key-policy") -> str:
 def limits(**given: object) -> dict[str, object]:
     """The limits `unitgen set` was given (those not None), each checked."""
     checks = {"memory": memory, "cpus": cpus, "pids": pids, "idle_stop": timespan,
-              "on_demand": bool, "forwarding": forwarding, "key_policy": key_policy}
+              "on_demand": bool, "forwarding": forwarding, "key_policy": key_policy,
+              "disk": disk}
     found = {key: checks[key](value) for key, value in given.items() if value is not None}
     if not found:
-        raise BadInput("give --memory, --cpus, --pids, --on-demand/--always-on, --idle-stop, "
-                       "--forwarding or --key-policy; see: unitgen set --help")
+        raise BadInput("give --memory, --disk, --cpus, --pids, --on-demand/--always-on, "
+                       "--idle-stop, --forwarding or --key-policy; see: unitgen set --help")
     return found
 
 
