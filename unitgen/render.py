@@ -6,7 +6,7 @@ from functools import cache
 from unitgen import guard, names, registry, resources, timespec, validate
 from unitgen.errors import BadInput
 from unitgen.model import Artifact, Host, Person, Workspace
-from unitgen.names import BRIDGE, CONFIG, DOCKER, ETC, FIREWALL, UNIT_DIR
+from unitgen.names import BRIDGE, CONFIG, DISKS, DOCKER, ETC, FIREWALL, UNIT_DIR
 
 UNIT_SUFFIXES = (".service", ".target", ".slice", ".timer", ".socket")
 WANTED_BY = re.compile(r"^WantedBy=(.+)$", re.MULTILINE)
@@ -30,7 +30,8 @@ def environment(folder: str = "units", kind: str | None = None):  # -> jinja2.En
 
 def _template(name: str, host: Host, **context: object) -> str:
     return environment("units", guard.kind_of(name)).get_template(name).render(
-        source=f"units/{name}", etc=ETC, docker=DOCKER, settings=host.settings, **context)
+        source=f"units/{name}", etc=ETC, docker=DOCKER, disks=DISKS, settings=host.settings,
+        **context)
 
 
 def _destination(name: str) -> tuple[str, int]:
