@@ -1,6 +1,10 @@
-"""A stand-in for unitgen.edge.Live that records what operations ask of systemd and the
-engine, and answers from plain data: the fast tests drive unitgen.ops with it."""
+"""A stand-in for unitgen.edge.Live that records what operations ask of systemd, the engine
+and the disks, and answers from plain data: the fast tests drive unitgen.ops with it."""
 
+from unitgen import names
+from unitgen.disk import Usage, usable
+from unitgen.errors import Failed
+from unitgen.model import Workspace, size_bytes
 from unitgen.names import generation_of
 
 
@@ -8,7 +12,7 @@ class FakeEdge:
     live = True
 
     def __init__(self, images: dict[str, str] | None = None, broken: set[int] = frozenset(),
-                 busy: set[int] = frozenset()) -> None:
+                 busy: set[int] = frozenset(), failing: set[str] = frozenset()) -> None:
         self.calls: list[tuple] = []
         self.images = dict(images or {"wormhole:latest": "sha256:old"})
         self.broken = set(broken)  # ports whose sshd does not answer
@@ -16,6 +20,9 @@ class FakeEdge:
         self.volumes: set[str] = set()
         self.running: dict[str, str] = {}  # container -> image id
         self.active_units: set[str] = set()
+        self.disks: dict[str, Usage] = {}  # image -> its use
+        self.mounted: dict[str, str] = {}  # mount folder -> image
+        self.failing = set(failing)  # calls that fail: migrate, extract, shrink, reload
 
     def _record(self, *call: object) -> None:
         self.calls.append(call)
@@ -40,6 +47,11 @@ class FakeEdge:
 
     def try_reload(self, *units: str) -> None:
         self._record("try-reload", *units)
+        self._fail("reload")
+
+    def _fail(self, call: str) -> None:
+        if call in self.failing:
+            raise Failed(f"{call} failed; see the fake")
 
     def results(self, units: list[str]) -> dict[str, str]:
         return dict.fromkeys(units, "success")
@@ -47,20 +59,61 @@ class FakeEdge:
     def active(self, unit: str) -> bool:
         return unit in self.active_units
 
-    def create_volumes(self, name: str, volumes: tuple[str, ...]) -> None:
-        self.volumes |= set(volumes)
-
     def volumes_of(self, name: str) -> list[str]:
         return sorted(v for v in self.volumes if generation_of(name, v) is not None)
+
+    def all_volumes(self) -> set[str]:
+        return set(self.volumes)
 
     def remove_volumes(self, volumes: list[str]) -> list[str]:
         gone = [v for v in volumes if v in self.volumes]
         self.volumes -= set(gone)
         return gone
 
-    def extract(self, image: str, archive: object, name: str, volumes: tuple[str, str]) -> None:
-        self._record("extract", name, *volumes)
-        self.volumes |= set(volumes)
+    def make_disk(self, image: str, mount: str, size: str) -> None:
+        self._record("make-disk", image, mount, size)
+        self.disks.setdefault(image, Usage(usable(size_bytes(size)), 0, 1 << 16, 11))
+        self.mounted[mount] = image
+
+    def unmount_disk(self, mount: str) -> None:
+        self._record("unmount", mount)
+        self.mounted.pop(mount, None)
+
+    def shrink_disk(self, image: str, mount: str, size: str) -> None:
+        self._record("shrink", image, size)
+        self._fail("shrink")
+        old = self.disks[image]
+        self.disks[image] = Usage(usable(size_bytes(size)), old.used, old.inodes,
+                                  old.inodes_used)
+
+    def disk_images(self) -> set[str]:
+        return set(self.disks)
+
+    def disks_of(self, name: str) -> list[str]:
+        return sorted(i for i in self.disks if names.disk_generation_of(name, i) is not None)
+
+    def disk_leftovers(self, name: str) -> list[str]:
+        return self.disks_of(name)
+
+    def remove_disks(self, paths: list[str]) -> list[str]:
+        for path in paths:
+            self.mounted.pop(path, None)
+        gone = [p for p in paths if p in self.disks]
+        for path in gone:
+            del self.disks[path]
+        return gone
+
+    def disk_usage(self, w: Workspace) -> Usage | None:
+        return None if w.on_volumes else self.disks.get(w.disk_image)
+
+    def extract_onto_disk(self, image: str, archive: object, name: str, mount: str) -> None:
+        self._record("extract", name, self.mounted[mount])
+        self._fail("extract")
+
+    def migrate(self, image: str, name: str, volumes: tuple[str, str], mount: str) -> str:
+        self._record("migrate", name, *volumes, self.mounted[mount])
+        self._fail("migrate")
+        return "migrate: 12 records equal on both sides"
 
     def clear_restores(self, name: str) -> None:
         self._record("clear-restores", name)

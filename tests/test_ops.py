@@ -1,16 +1,21 @@
 """unitgen.ops and its plans with a fake edge: admission, upgrade batches and their rollback,
 restore generations, switches; the files under a throwaway root are real."""
 
+import hashlib
+import io
 import shutil
+import tarfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.fake_edge import FakeEdge
-from tests.helpers import assert_message
-from unitgen import admission, names, ops, plan
+from tests.helpers import assert_message, snapshot
+from unitgen import admission, disk, names, ops, plan
+from unitgen import edge as edge_module
 from unitgen.admission import Wanted
+from unitgen.disk import Usage
 from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
 from unitgen.keys import parse_key
@@ -168,32 +173,45 @@ def test_upgrade_recreates_those_whose_files_changed_or_everyone_for_a_new_templ
 
 # ---- restore -----------------------------------------------------------------------------
 
-def test_restore_generations_count_up_past_every_volume_and_drop_stale_ones():
+def test_restore_generations_count_up_past_every_volume_and_disk_and_drop_stale_ones():
     host = admission.admit(Host(), wanted(person("al")))
-    existing = ["wormhole-home-al", "wormhole-hostkeys-al", "wormhole-home-al.3",
-                "wormhole-home-alan", "wormhole-home-al.x"]
-    step = plan.restore(host, host.need("al"), existing)
-    assert step.person.generation == 4
-    assert step.volumes == ("wormhole-home-al.4", "wormhole-hostkeys-al.4")
-    assert step.stale == ["wormhole-home-al.3", "wormhole-home-alan", "wormhole-home-al.x"]
+    volumes = ["wormhole-home-al", "wormhole-hostkeys-al", "wormhole-home-al.3",
+               "wormhole-home-alan", "wormhole-home-al.x"]
+    images = [names.disk_image("al", 0), names.disk_image("al", 5),
+              names.disk_image("alan", 9), f"{names.DISKS}/al.x.img"]
+    step = plan.restore(host, host.need("al"), volumes, images)
+    assert step.person.generation == 6
+    assert step.disk.disk_image == "/var/lib/wormhole/disks/al.6.img"
+    assert step.stale_volumes == ["wormhole-home-al.3", "wormhole-home-alan",
+                                  "wormhole-home-al.x"]
+    assert step.stale_disks == [names.disk_image("al", 5), names.disk_image("alan", 9),
+                                f"{names.DISKS}/al.x.img"]
     assert plan.next_generation("al", ["wormhole-home-alan", "wormhole-home-al.x"]) == 0
 
 
-def test_a_restore_that_answers_moves_the_person_and_deletes_the_old_volumes(root, tmp_path):
-    edge = FakeEdge()
-    crew(root, edge, "al")
-    edge.active_units = {names.unit("al")}
-    archive = tmp_path / "al.tar.gz"
-    ops._restore(root, edge, ops.load(root), ops.load(root).need("al"), archive,
-                 lambda _: None)
-    assert ops.load(root).need("al").generation == 1
-    assert edge.volumes == {"wormhole-home-al.1", "wormhole-hostkeys-al.1"}
-
-
-def test_a_restore_that_does_not_answer_goes_back_to_the_old_data(root, tmp_path):
-    edge = FakeEdge()
+def restored(root: Root, edge: FakeEdge) -> Host:
+    """al added, their disk made and running."""
     host = crew(root, edge, "al")
+    edge.disks[names.disk_image("al", 0)] = Usage(10 << 30, 1 << 20, 1 << 16, 100)
     edge.active_units = {names.unit("al")}
+    return host
+
+
+def test_a_restore_that_answers_moves_the_person_onto_a_new_disk_and_deletes_the_old(
+        root, tmp_path):
+    edge = FakeEdge()
+    host = restored(root, edge)
+    ops._restore(root, edge, host, host.need("al"), tmp_path / "al.tar.gz", lambda _: None)
+    assert ops.load(root).need("al").generation == 1
+    assert set(edge.disks) == {names.disk_image("al", 1)}
+    assert ("extract", "al", names.disk_image("al", 1)) in edge.calls
+    assert edge.mounted == {}
+    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls
+
+
+def test_a_restore_that_does_not_answer_goes_back_to_the_old_disk(root, tmp_path):
+    edge = FakeEdge()
+    host = restored(root, edge)
     edge.broken = {host.need("al").port}
     before = root("/etc/wormhole/env/al.env").read_text()
     with pytest.raises(Failed) as failed:
@@ -202,7 +220,56 @@ def test_a_restore_that_does_not_answer_goes_back_to_the_old_data(root, tmp_path
                    "went back to its previous data")
     assert ops.load(root) == host
     assert root("/etc/wormhole/env/al.env").read_text() == before
-    assert edge.volumes == {"wormhole-home-al", "wormhole-hostkeys-al"}
+    assert set(edge.disks) == {names.disk_image("al", 0)}
+
+
+def test_a_failed_extraction_deletes_the_new_disk_and_changes_nothing(root, tmp_path):
+    edge = FakeEdge(failing={"extract"})
+    host = restored(root, edge)
+    with pytest.raises(Failed, match="extract failed"):
+        ops._restore(root, edge, host, host.need("al"), tmp_path / "a.tar.gz", lambda _: None)
+    assert ops.load(root) == host
+    assert set(edge.disks) == {names.disk_image("al", 0)} and edge.mounted == {}
+
+
+def backup_of(folder: Path, name: str, size: int) -> Path:
+    """A backup archive of `name` as the backup unit writes it, holding a file of `size`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / f"{name}-20260101T000000Z.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path, data in (("hostkeys/ssh_host_ed25519_key", b"k"), ("home/big", None)):
+            info = tarfile.TarInfo(path)
+            info.size = size if data is None else len(data)
+            tar.addfile(info, io.BytesIO(data if data is not None else bytes(info.size)))
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    archive.with_name(archive.name + ".sha256").write_text(f"{digest}  {archive.name}\n")
+    return archive
+
+
+def test_a_restore_larger_than_the_disk_is_refused_before_anything_changes(root, tmp_path):
+    edge = FakeEdge()
+    crew(root, edge, "al")
+    ops.set_limits(root, edge, "al", {"disk": "256M"}, restart=False)
+    source = backup_of(tmp_path / "b", "al", 240 << 20)
+    files = snapshot(root.path)
+    edge.calls.clear()
+    with pytest.raises(BadInput) as refused:
+        ops.restore(root, edge, "al", source, None, backup_first=True, say=lambda _: None)
+    assert_message(str(refused.value), f"{source.name} takes 240M, more than a 256M disk "
+                   "holds (208", "give al a larger disk first: unitgen set al --disk SIZE")
+    assert edge.calls == [] and snapshot(root.path) == files
+    ops.set_limits(root, edge, "al", {"disk": "1G"}, restart=False)
+    ops.restore(root, edge, "al", source, None, backup_first=False, say=lambda _: None)
+    assert ops.load(root).need("al").generation == 1
+
+
+def test_a_new_person_restored_takes_their_disk_from_the_restore():
+    source = [tarfile.TarInfo("home/f")]
+    source[0].size = 2 << 30
+    need = disk.need(source)
+    with pytest.raises(BadInput, match="more than a 1G disk holds"):
+        disk.check_fits(need, "1G", "a.tar.gz", "give a larger --disk")
+    disk.check_fits(need, "3G", "a.tar.gz", "give a larger --disk")
 
 
 # ---- switches and removal ------------------------------------------------------------------
@@ -225,23 +292,26 @@ def test_a_limit_change_switches_nothing():
     assert plan.switch(host.workspace(host.need("al")), host.workspace(after)) == ([], [])
 
 
-def test_remove_stops_every_unit_of_the_person_and_keeps_the_volumes(root):
+def test_remove_stops_every_unit_of_the_person_and_keeps_the_disk(root):
     edge = FakeEdge()
     crew(root, edge, "al", "bo")
+    edge.disks = {names.disk_image("al", 0): Usage(1, 0, 1, 0)}
     said = []
     ops.remove(root, edge, "al", purge=False, final_backup=False, say=said.append)
     assert ("stop", names.unit("al"), names.timer("al"), names.data_unit("al")) in edge.calls
     assert [p.name for p in ops.load(root).people] == ["bo"]
-    assert "wormhole-home-al" in edge.volumes
+    assert names.disk_image("al", 0) in edge.disks
     assert said[0] == "removed al"
 
 
 def test_purge_of_someone_removed_already_deletes_what_was_left(root):
     edge = FakeEdge()
     edge.volumes = {"wormhole-home-al.2"}
+    edge.disks = {names.disk_image("al", 3): Usage(1, 0, 1, 0)}
     said = []
     ops.remove(root, edge, "al", purge=True, final_backup=False, say=said.append)
-    assert said == ["al was removed already; deleted volumes: wormhole-home-al.2"]
+    assert said == ["al was removed already; deleted: /var/lib/wormhole/disks/al.3.img, "
+                    "wormhole-home-al.2"]
     with pytest.raises(BadInput):
         ops.remove(root, edge, "al", purge=True, final_backup=False, say=said.append)
 
@@ -258,3 +328,146 @@ def test_a_link_in_the_way_refuses_a_change_before_anything_stops(root, tmp_path
         with pytest.raises(BadInput, match="is a symbolic link"):
             attempt()
     assert [c for c in edge.calls if c[0] in ("stop", "start", "restart")] == []
+
+
+# ---- disks -------------------------------------------------------------------------------
+
+def with_disk(root: Root, edge: FakeEdge, used: int, mounted: bool = True) -> Host:
+    """al added with a 10G disk holding `used` bytes, running (and so mounted) or stopped."""
+    host = crew(root, edge, "al")
+    edge.disks[names.disk_image("al", 0)] = Usage(10 << 30, used, 655349, 1000)
+    if mounted:
+        edge.active_units = {names.unit("al"), names.data_unit("al")}
+    edge.calls.clear()
+    return host
+
+
+def test_a_larger_disk_grows_online_where_the_host_lets_it(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 1 << 30)
+    applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=False)
+    assert applied == ops.Applied(True, "disk: grown to 20G online")
+    assert ("try-reload", names.data_unit("al")) in edge.calls
+    assert "WORMHOLE_DISK_SIZE=20G\n" in root("/etc/wormhole/env/al.env").read_text()
+
+
+def test_a_larger_disk_grows_at_the_next_start_when_online_growth_fails(root):
+    edge = FakeEdge(failing={"reload"})
+    with_disk(root, edge, 1 << 30)
+    applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=False)
+    assert applied.disk.startswith("disk: grows to 20G at the workspace's next start, as "
+                                   "growing it online failed")
+    assert applied.disk.endswith("to grow it now: unitgen set al --disk 20G --restart")
+    assert ops.load(root).need("al").disk == "20G"
+    assert edge.restarted() == []
+
+
+def test_a_larger_disk_with_restart_unmounts_and_mounts_it_again(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 1 << 30)
+    applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=True)
+    assert applied == ops.Applied(True, "disk: 20G from the restart")
+    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls
+    assert edge.calls[-1] == ("start", names.unit("al"))
+
+
+def test_a_disk_not_mounted_takes_its_new_size_at_the_next_start(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 1 << 30, mounted=False)
+    applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=False)
+    assert applied.disk == "disk: 20G from the workspace's next start"
+    assert [c for c in edge.calls if c[0] in ("try-reload", "stop", "shrink")] == []
+
+
+def test_a_smaller_disk_that_the_data_fits_shrinks_offline_and_starts_again(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 1 << 30)
+    applied = ops.set_limits(root, edge, "al", {"disk": "5G"}, restart=False)
+    assert applied == ops.Applied(True, "disk: shrunk to 5G offline: the workspace was "
+                                        "stopped for it and started again")
+    shrink = edge.calls.index(("shrink", names.disk_image("al", 0), "5G"))
+    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls[:shrink]
+    assert ("restart", names.unit("al")) in edge.calls[shrink:]
+    assert ops.load(root).need("al").disk == "5G"
+
+
+def test_a_smaller_disk_than_the_data_is_refused_and_nothing_changes(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 4 << 30)
+    files = snapshot(root.path)
+    with pytest.raises(BadInput) as refused:
+        ops.set_limits(root, edge, "al", {"disk": "4G"}, restart=False)
+    assert_message(str(refused.value), "--disk 4G: the disk holds 4G", "give at least 5G")
+    assert edge.calls == [] and snapshot(root.path) == files
+
+
+def test_a_shrink_that_resize2fs_refuses_starts_the_workspace_again_unchanged(root):
+    edge = FakeEdge(failing={"shrink"})
+    host = with_disk(root, edge, 1 << 30)
+    with pytest.raises(Failed, match="shrink failed"):
+        ops.set_limits(root, edge, "al", {"disk": "5G"}, restart=False)
+    assert ops.load(root) == host
+    assert edge.calls[-1] == ("start", names.unit("al"))
+
+
+def legacy(root: Root, edge: FakeEdge, *people: str) -> Host:
+    """People registered by a unitgen before disks: their volumes, no disk image."""
+    host = crew(root, edge, *people)
+    edge.volumes = {v for p in people for v in names.volumes(p, 0)}
+    edge.active_units = {names.unit(p) for p in people}
+    return host
+
+
+def test_the_move_plan_finds_people_marked_or_registered_before_disks():
+    host = admission.admit(Host(), wanted(person("al"), person("bo"), person("cy"),
+                                          person("dy", on_volumes=True)))
+    volumes = {*names.volumes("al", 0), *names.volumes("bo", 0), "wormhole-home-cy.1"}
+    images = {names.disk_image("bo", 0)}
+    assert [p.name for p in plan.to_move(host, list(host.people), volumes, images)] == [
+        "al", "dy"]
+
+
+def test_upgrade_moves_homes_from_volumes_onto_disks_and_releases_the_volumes(root):
+    edge = FakeEdge()
+    legacy(root, edge, "al", "bo")
+    said = []
+    ops.upgrade(root, edge, [], False, None, None, said.append)
+    assert set(edge.disks) == {names.disk_image("al", 0), names.disk_image("bo", 0)}
+    assert edge.volumes == set() and edge.mounted == {}
+    assert not any(p.on_volumes for p in ops.load(root).people)
+    migrate = edge.calls.index(("migrate", "al", *names.volumes("al", 0),
+                                names.disk_image("al", 0)))
+    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls[:migrate]
+    assert "al: moved onto the disk; the volumes were deleted" in said
+
+
+def test_a_failed_move_leaves_the_home_on_the_volumes_and_the_workspace_running_on_them(root):
+    edge = FakeEdge(failing={"migrate"})
+    legacy(root, edge, "al")
+    said = []
+    with pytest.raises(Failed) as failed:
+        ops.upgrade(root, edge, [], False, None, None, said.append)
+    assert_message(str(failed.value), "the home of al is still on Docker volumes",
+                   "run unitgen upgrade again")
+    assert edge.volumes == set(names.volumes("al", 0)) and edge.disks == {}
+    assert ops.load(root).need("al").on_volumes
+    env = root("/etc/wormhole/env/al.env").read_text()
+    assert "WORMHOLE_HOME_SOURCE=wormhole-home-al\n" in env and "WORMHOLE_DISK_IMAGE=\n" in env
+    assert ("start", names.unit("al")) in edge.calls
+    assert any(line.startswith("al: NOT moved onto a disk: migrate failed") for line in said)
+
+
+def test_a_move_whose_workspace_does_not_answer_goes_back_to_the_volumes(root):
+    edge = FakeEdge()
+    host = legacy(root, edge, "al")
+    edge.broken = {host.need("al").port}
+    with pytest.raises(Failed):
+        ops.upgrade(root, edge, [], False, None, None, lambda _: None)
+    assert edge.volumes == set(names.volumes("al", 0)) and edge.disks == {}
+    assert ops.load(root).need("al").on_volumes
+
+
+def test_every_edge_offers_what_the_live_one_does():
+    wanted_names = {n for n in dir(edge_module.Live) if not n.startswith("_")}
+    assert wanted_names <= {n for n in dir(FakeEdge) if not n.startswith("_")}
+    assert wanted_names <= {n for n in dir(edge_module.Offline) if not n.startswith("_")}

@@ -51,8 +51,9 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path) -> None:
-    """Refuse an archive that is missing, damaged, incomplete or unsafe to extract."""
+def verify(path: Path) -> list[tarfile.TarInfo]:
+    """Refuse an archive that is missing, damaged, incomplete or unsafe to extract; return
+    its members."""
     shown = hostpath.outside(path)
     if not path.is_file():
         raise BadInput(f"archive {shown} does not exist; see the archives with: ls "
@@ -67,11 +68,12 @@ def verify(path: Path) -> None:
                        "pick another archive")
     try:
         with tarfile.open(path, "r:gz") as tar:
-            members = [(m.name, m.type) for m in tar]
+            members = list(tar)
     except (tarfile.TarError, EOFError, OSError) as problem:
         raise BadInput(f"{shown}: not a readable archive ({problem}); pick another "
                        "archive") from None
-    check_members(members, str(shown))
+    check_members([(m.name, m.type) for m in members], str(shown))
+    return members
 
 
 def complete(folder: Path) -> list[Path]:

@@ -1,10 +1,13 @@
 """What operations do to a host besides writing its files, as one object: systemd (through
-unitgen.systemctl), the engine (through unitgen.engine) and the readiness probe. `Live` drives
+unitgen.systemctl), the engine (through unitgen.engine), the people's disks (through
+unitgen.disktool) and the readiness probe. `Live` drives
 the real ones. `Offline`, for a --root other than /, only writes files: it leaves systemd alone
 and refuses what needs the engine. Fast tests hand operations a fake with the same methods."""
 
-from unitgen import engine, probe, sockets, systemctl
+from unitgen import disktool, engine, hostpath, probe, sockets, systemctl
+from unitgen.disk import Usage
 from unitgen.errors import BadInput
+from unitgen.model import Workspace
 
 
 class Live:
@@ -18,15 +21,28 @@ class Live:
     try_reload = staticmethod(systemctl.try_reload)
     results = staticmethod(systemctl.results)
     active = staticmethod(systemctl.active)
-    create_volumes = staticmethod(engine.create_volumes)
     volumes_of = staticmethod(engine.volumes_of)
+    all_volumes = staticmethod(engine.all_volumes)
     remove_volumes = staticmethod(engine.remove_volumes)
-    extract = staticmethod(engine.extract)
+    extract_onto_disk = staticmethod(engine.extract_onto_disk)
+    migrate = staticmethod(engine.migrate)
     clear_restores = staticmethod(engine.clear_restores)
+    make_disk = staticmethod(disktool.make)
+    unmount_disk = staticmethod(disktool.unmount)
+    shrink_disk = staticmethod(disktool.shrink)
+    disk_images = staticmethod(disktool.images)
+    disks_of = staticmethod(disktool.images_of)
+    disk_leftovers = staticmethod(disktool.leftovers)
+    remove_disks = staticmethod(disktool.remove)
     running_image = staticmethod(engine.running_image)
     image_id = staticmethod(engine.image_id)
     has_image = staticmethod(engine.has_image)
     answers = staticmethod(probe.ssh_banner)
+
+    @staticmethod
+    def disk_usage(w: Workspace) -> Usage | None:
+        return None if w.on_volumes else disktool.usage(hostpath.inside, w.disk_image,
+                                                        w.disk_mount)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:
@@ -47,12 +63,18 @@ class Offline(Live):
     live = False
     check = daemon_reload = start = stop = restart = reset_failed = try_reload = \
         staticmethod(_quiet)
-    results = active = create_volumes = volumes_of = remove_volumes = extract = clear_restores = \
-        running_image = image_id = has_image = answers = staticmethod(_refused)
+    results = active = volumes_of = all_volumes = remove_volumes = extract_onto_disk = \
+        migrate = clear_restores = make_disk = unmount_disk = shrink_disk = disk_images = \
+        disks_of = disk_leftovers = remove_disks = running_image = image_id = has_image = \
+        answers = staticmethod(_refused)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:
         return frozenset()
+
+    @staticmethod
+    def disk_usage(w: Workspace) -> Usage | None:
+        return None
 
 
 def for_root(live: bool) -> Live:

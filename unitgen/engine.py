@@ -5,7 +5,7 @@ from pathlib import Path
 
 from unitgen import hostpath
 from unitgen.errors import Failed
-from unitgen.names import RESTORE_LABEL, USER_LABEL, container
+from unitgen.names import LIBEXEC, MOVE_LABEL, RESTORE_LABEL, USER_LABEL, container
 
 
 @cache
@@ -108,46 +108,65 @@ def volumes_of(user: str) -> list[str]:
     return sorted(v.name for v in found)
 
 
-def create_volumes(user: str, volumes: tuple[str, ...]) -> None:
-    """Create a person's volumes if missing (the data unit does the same at start)."""
-    engine = client()
-    for name in volumes:
-        engine.volumes.create(name, labels={USER_LABEL: user})
+def all_volumes() -> set[str]:
+    """Every volume of every person, from one list call."""
+    return {v.name for v in client().volumes.list(filters={"label": USER_LABEL})}
 
 
 def clear_restores(user: str) -> None:
-    """Remove what a killed restore of the person left running: its extraction containers,
-    which hold the volumes it was filling."""
-    for leftover in client().containers.list(all=True,
-                                              filters={"label": f"{RESTORE_LABEL}={user}"}):
-        leftover.remove(force=True)
+    """Remove what a killed restore or move of the person left: its containers, which hold
+    the disk it was filling."""
+    for label in (RESTORE_LABEL, MOVE_LABEL):
+        for leftover in client().containers.list(all=True,
+                                                  filters={"label": f"{label}={user}"}):
+            leftover.remove(force=True)
 
 
-def extract(image: str, archive: Path, user: str, volumes: tuple[str, str]) -> None:
-    """Create the two volumes and fill them from a verified archive, in a container with
-    no network and a read-only root; on failure the new volumes are removed again."""
-    docker, engine = sdk(), client()
-    home, hostkeys = volumes
-    create_volumes(user, volumes)
-    mounts = [
-        docker.types.Mount("/restore/home", home, type="volume", no_copy=True),
-        docker.types.Mount("/restore/hostkeys", hostkeys, type="volume", no_copy=True),
-    ]
-    # The engine needs the folder's host path (unitgen may run from its CLI image), and a
-    # bind relabels it for SELinux (:z, as the backup unit's) where a Mount never does.
-    folder = {str(hostpath.outside(archive.parent)): {"bind": "/archive", "mode": "ro,z"}}
-    command = ["--extract", "--gzip", "--numeric-owner", "--same-permissions",
-               "--file", f"/archive/{archive.name}", "--directory", "/restore"]
-    container = engine.containers.create(image, command, entrypoint=["tar"], mounts=mounts,
-                                         volumes=folder, network_disabled=True,
-                                         read_only=True, labels={RESTORE_LABEL: user})
+def _run_once(image: str, command: list[str], label: str, user: str, mounts: list,
+              binds: dict) -> tuple[int, str]:
+    """Run a short-lived container with no network and a read-only root; its exit status
+    and output. Host folders are bound with -v, so that they are relabelled for SELinux (:z,
+    as the units bind them), where a Mount never relabels."""
+    container = client().containers.create(
+        image, command[1:], entrypoint=[command[0]], mounts=mounts, volumes=binds,
+        network_disabled=True, read_only=True, tmpfs={"/tmp": "mode=1777"},
+        labels={label: user})
     try:
         container.start()
         status = container.wait()["StatusCode"]
-        log = container.logs().decode(errors="replace").strip()
+        return status, container.logs().decode(errors="replace").strip()
     finally:
         container.remove(force=True)
+
+
+def extract_onto_disk(image: str, archive: Path, user: str, mount: str) -> None:
+    """Fill a new disk, mounted at `mount` (a host path), from a verified archive. The
+    caller made the disk, and deletes it on failure."""
+    binds = {str(hostpath.outside(archive.parent)): {"bind": "/archive", "mode": "ro,z"},
+             mount: {"bind": "/restore", "mode": "z"}}
+    command = ["tar", "--extract", "--gzip", "--numeric-owner", "--same-permissions",
+               "--file", f"/archive/{archive.name}", "--directory", "/restore"]
+    status, log = _run_once(image, command, RESTORE_LABEL, user, [], binds)
     if status:
-        remove_volumes(list(volumes))
         reason = log.splitlines()[-1] if log else f"status {status}"
         raise Failed(f"extracting {archive.name} failed: {reason}; pick another archive")
+
+
+def migrate(image: str, user: str, volumes: tuple[str, str], mount: str) -> str:
+    """Copy a person's home and host key from their volumes onto their new disk, mounted at
+    `mount`, and compare every entry (libexec/migrate); the volumes are mounted read-only.
+    Returns the script's last line; raises Failed with its reason."""
+    docker = sdk()
+    home, hostkeys = volumes
+    mounts = [docker.types.Mount("/from/home", home, type="volume", read_only=True,
+                                 no_copy=True),
+              docker.types.Mount("/from/hostkeys", hostkeys, type="volume", read_only=True,
+                                 no_copy=True)]
+    binds = {mount: {"bind": "/to", "mode": "z"},
+             LIBEXEC: {"bind": "/opt/wormhole", "mode": "ro,z"}}
+    status, log = _run_once(image, ["/bin/sh", "/opt/wormhole/migrate"], MOVE_LABEL, user,
+                            mounts, binds)
+    last = log.splitlines()[-1] if log else f"status {status}"
+    if status:
+        raise Failed(f"{last.removeprefix('migrate: ')}")
+    return last

@@ -8,7 +8,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from unitgen import access, admission, archive, hostpath, names, plan, registry, validate
+from unitgen import access, admission, archive, disk, hostpath, names, plan, registry, validate
 from unitgen.admission import Wanted
 from unitgen.edge import Live
 from unitgen.errors import BadInput, Failed
@@ -52,11 +52,12 @@ class Added:
     workspaces: list[Workspace]
     missing_images: list[str]
     shared_keys: list[str]
+    disks_later: str = ""  # why the disks were not all made now (each start makes its own)
 
 
 def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
-    """Admit and install people, create their volumes, start their timers and sockets (and,
-    with `start`, their workspaces)."""
+    """Admit and install people, make their disks, start their timers and sockets (and, with
+    `start`, their workspaces)."""
     busy = edge.busy_ports()
     with root.locked():
         host = admission.admit(load(root), wanted, busy)
@@ -65,23 +66,26 @@ def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
     shared = validate.shared_keys(host, {w.name for w in added})
     if not edge.live:
         return Added(added, [], shared)
-    for w in added:  # created now, so that a start only starts
-        edge.create_volumes(w.name, w.volumes)
+    later = ""
+    try:
+        edge.start(names.DISKS_UNIT)  # made now, so that a start only mounts
+    except Failed as problem:  # a home still on volumes, say: not the new people's problem
+        later = str(problem)
     edge.start(*(names.timer(w.name) for w in added),
                *(names.proxy_socket(w.name) for w in added if w.on_demand),
                *(names.unit(w.name) for w in added if start and not w.on_demand))
-    return Added(added, sorted({w.image for w in added if not edge.has_image(w.image)}), shared)
+    return Added(added, sorted({w.image for w in added if not edge.has_image(w.image)}), shared,
+                 later)
 
 
 def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
            say: Say) -> None:
     """Take a final backup, stop and disable the workspace, remove its files; with `purge`,
-    its volumes too (also those a remove killed before its purge left behind)."""
+    its disks and volumes too (also those a remove killed before its purge left behind)."""
     with root.locked():
         host = load(root)
-        if host.person(name) is None and purge and (gone := edge.remove_volumes(
-                edge.volumes_of(name))):
-            say(f"{name} was removed already; deleted volumes: {', '.join(gone)}")
+        if host.person(name) is None and purge and (gone := _purge(edge, name)):
+            say(f"{name} was removed already; deleted: {', '.join(gone)}")
             return
         workspace = host.workspace(host.need(name))
         check(root, host.without(name))
@@ -91,10 +95,15 @@ def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
         install(root, edge, host.without(name))
     say(f"removed {name}")
     if purge:
-        gone = edge.remove_volumes(edge.volumes_of(name))
-        say(f"deleted volumes: {', '.join(gone) or 'none were left'}")
+        say(f"deleted: {', '.join(_purge(edge, name)) or 'nothing was left'}")
     else:
         say(f"kept {name}'s home and host key; `unitgen add {name} ...` brings them back")
+
+
+def _purge(edge: Live, name: str) -> list[str]:
+    """Delete every disk image, mount folder and volume of the person's."""
+    return edge.remove_disks(edge.disk_leftovers(name)) + \
+        edge.remove_volumes(edge.volumes_of(name))
 
 
 def _silent(_: str) -> None:
@@ -128,12 +137,19 @@ def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say) -> d
     return made
 
 
-def restart_and_check(edge: Live, host: Host, people: list[Person]) -> list[str]:
-    """Restart workspaces together; return the names that do not answer with sshd's banner."""
+def restart_and_check(edge: Live, host: Host, people: list[Person],
+                      disk: bool = False) -> list[str]:
+    """Restart workspaces together (with `disk`, their disks too, unmounted and mounted
+    again); return the names that do not answer with sshd's banner."""
     units = [names.unit(p.name) for p in people]
+    disks = [names.data_unit(p.name) for p in people] if disk else []
     with suppress(Failed):  # a workspace that did not start also fails the check below
-        edge.reset_failed(*units)
-        edge.restart(*units)
+        edge.reset_failed(*units, *disks)
+        if disks:
+            edge.stop(*units, *disks)
+            edge.start(*units)
+        else:
+            edge.restart(*units)
     address = host.settings.publish_address or "127.0.0.1"
     deadline = time.monotonic() + READY_TIMEOUT
     return [p.name for p in people
@@ -143,7 +159,8 @@ def restart_and_check(edge: Live, host: Host, people: list[Person]) -> list[str]
 def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Wanted | None,
             backup_first: bool, say: Say) -> Path:
     """Restore a person from `source` (default: their newest archive), a person this host does
-    not know yet from `wanted`; returns the archive used."""
+    not know yet from `wanted`; returns the archive used. An archive that does not fit the
+    person's disk is refused before anything changes."""
     with root.locked():
         host = load(root)
         if source is None:
@@ -153,13 +170,17 @@ def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Want
                                f"{hostpath.outside(backup_folder(root, host, name))}; give an "
                                "ARCHIVE")
             source = found[-1]
-        archive.verify(source)
+        members = archive.verify(source)
         person = host.person(name)
         if person is None:
             if wanted is None:
                 raise BadInput(f"{name} is not on this host; give their --key to add them "
                                "with the restored data")
             person = admission.admit(host, [wanted], edge.busy_ports()).need(name)
+        cap = host.with_person(person).workspace(person).disk
+        disk.check_fits(disk.need(members), cap, f"{hostpath.outside(source).name}",
+                        f"give {name} a larger disk first: unitgen set {name} --disk SIZE"
+                        if host.person(name) else "give a larger --disk")
         check(root, host.with_person(person))
         if backup_first and host.person(name) is not None:
             say(f"backed up the current data first: "
@@ -171,26 +192,53 @@ def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Want
 
 def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
              say: Say) -> None:
-    """Move the person onto new volumes filled from `source`; on any failure the workspace
+    """Move the person onto a new disk filled from `source`; on any failure the workspace
     keeps its data and state as they were."""
-    was = host.person(person.name)
-    edge.clear_restores(person.name)
-    step = plan.restore(host, person, edge.volumes_of(person.name))
+    name = person.name
+    was = host.person(name)
+    edge.clear_restores(name)
+    edge.remove_disks([names.disk_aside(name)])  # what a killed restore or move left mounted
+    step = plan.restore(host, person, edge.volumes_of(name), edge.disks_of(name))
     check(root, step.after)
-    edge.remove_volumes(step.stale)
-    say(f"restoring {source.name} into {', '.join(step.volumes)}")
-    edge.extract(step.after.workspace(step.person).image, source, person.name, step.volumes)
-    running = was is not None and edge.active(names.unit(person.name))
+    edge.remove_volumes(step.stale_volumes)
+    edge.remove_disks(step.stale_disks)
+    new = step.disk
+    say(f"restoring {source.name} onto a new disk of {new.disk}, {new.disk_image}")
+    _fill(edge, new, lambda aside: edge.extract_onto_disk(new.image, source, name, aside))
+    running = was is not None and edge.active(names.unit(name))
+    if was is not None and not running:
+        edge.stop(names.data_unit(name))  # a backup may hold the old disk mounted
     install(root, edge, step.after)
-    if running and restart_and_check(edge, step.after, [step.person]):
+    if running and restart_and_check(edge, step.after, [step.person], disk=True):
         install(root, edge, host)
-        restart_and_check(edge, host, [was])
-        edge.remove_volumes(list(step.volumes))
-        raise Failed(f"{person.name} did not answer on the restored data, so the workspace "
-                     f"went back to its previous data; see: journalctl -u "
-                     f"{names.unit(person.name)}")
+        restart_and_check(edge, host, [was], disk=True)
+        edge.remove_disks([new.disk_image])
+        raise Failed(f"{name} did not answer on the restored data, so the workspace "
+                     f"went back to its previous data; see: journalctl -u {names.unit(name)}")
     if was is not None:
-        edge.remove_volumes(list(host.workspace(was).volumes))
+        _release(edge, host.workspace(was))
+
+
+def _fill(edge: Live, new: Workspace, fill: Callable[[str], object]) -> None:
+    """Make the new disk of `new`, mount it aside, fill it with `fill(aside)`; on any
+    failure the new disk is deleted."""
+    aside = names.disk_aside(new.name)
+    try:
+        edge.make_disk(new.disk_image, aside, new.disk)
+        try:
+            fill(aside)
+        finally:
+            edge.remove_disks([aside])  # unmounted first
+    except Failed:
+        edge.remove_disks([new.disk_image])
+        raise
+
+
+def _release(edge: Live, old: Workspace) -> None:
+    """Delete what held the person's data before a switch: their volumes, or their disk."""
+    edge.remove_volumes(list(old.volumes))
+    if not old.on_volumes:
+        edge.remove_disks([old.disk_image])
 
 
 def upgrade(root: Root, edge: Live, wanted: list[str], everyone: bool, image: str | None,
@@ -206,7 +254,22 @@ def upgrade(root: Root, edge: Live, wanted: list[str], everyone: bool, image: st
         people = plan.select(host, wanted, everyone) if wanted or everyone else []
         if image is not None and not people:
             raise BadInput("--image needs names or --all; give USER... or --all")
-        chosen = plan.recreate(host, people, install(root, edge, host))
+        movers = plan.to_move(host, people or list(host.people), edge.all_volumes(),
+                              edge.disk_images())
+        host = plan.on_volumes(host, movers)
+        changed = install(root, edge, host)
+        moved, stayed = [], []
+        for person in movers:
+            try:
+                host = _move(root, edge, host, person, say)
+                moved.append(person.name)
+            except Failed as problem:
+                stayed.append(person.name)
+                say(f"{person.name}: NOT moved onto a disk: {problem}. The home stays on the "
+                    f"volume {host.workspace(person).volumes[0]}, with no disk cap, and the "
+                    "workspace runs on it as before")
+        chosen = [p for p in plan.recreate(host, people, changed)
+                  if p.name not in moved or image is not None]  # moved ones just restarted
         before = {p.name: edge.running_image(names.container(p.name)) for p in chosen}
         running = [p for p in chosen if before[p.name]]
         say(f"upgrading {len(running)} running workspace(s) of {len(chosen)} chosen, "
@@ -219,6 +282,59 @@ def upgrade(root: Root, edge: Live, wanted: list[str], everyone: bool, image: st
             host = step.after
         install(root, edge, plan.with_image(host, [p for p in chosen if not before[p.name]],
                                             image))
+    if stayed:
+        raise Failed(f"the home of {', '.join(stayed)} is still on Docker volumes (the move "
+                     "onto a disk failed, as said above); fix that and run unitgen upgrade "
+                     "again")
+
+
+def _move(root: Root, edge: Live, host: Host, person: Person, say: Say) -> Host:
+    """Move one person's home and host key from their volumes onto a new disk, with the
+    workspace stopped; every entry is compared before the switch, and the volumes are
+    deleted only once the workspace answers on the disk (or, stopped, once the disk holds
+    it all). On any failure the person keeps running on the volumes, which are unchanged.
+    `host` has the person recorded on their volumes; returns it with them on their disk."""
+    name = person.name
+    old = host.workspace(host.need(name))
+    after = plan.on_volumes(host, [person], marked=False)
+    new = after.workspace(after.need(name))
+    check(root, after)
+    running = edge.active(names.unit(name))
+    listening = old.on_demand and edge.active(old.entry)
+    edge.clear_restores(name)
+    edge.stop(*(u for u in old.units if u != names.timer(name)))
+    # What a killed move left: the home is on the volumes, so no disk of theirs is in use.
+    edge.remove_disks([names.disk_aside(name), new.disk_image])
+    say(f"{name}: moving the home and host key from {', '.join(old.volumes)} onto a new "
+        f"disk of {new.disk}, {new.disk_image}")
+    try:
+        _fill(edge, new, lambda aside: say(
+            f"{name}: {edge.migrate(old.image, name, old.volumes, aside)}"))
+    except Failed:
+        _resume(edge, old, running, listening)
+        raise
+    install(root, edge, after)
+    if running and restart_and_check(edge, after, [after.need(name)], disk=True):
+        with suppress(Failed):
+            edge.stop(names.unit(name), names.data_unit(name))
+        install(root, edge, host)
+        _resume(edge, old, running, listening)
+        edge.remove_disks([new.disk_image])
+        raise Failed(f"{name} did not answer on the disk, so the workspace went back to its "
+                     f"volumes; see: journalctl -u {names.unit(name)}")
+    if listening:
+        edge.start(old.entry)
+    edge.remove_volumes(list(old.volumes))
+    say(f"{name}: moved onto the disk; the volumes were deleted")
+    return after
+
+
+def _resume(edge: Live, w: Workspace, running: bool, listening: bool) -> None:
+    """Start again what ran before a step that stopped the workspace."""
+    units = [*([names.unit(w.name)] if running else []), *([w.entry] if listening else [])]
+    if units:
+        with suppress(Failed):  # then it shows as failed, with its journal
+            edge.start(*units)
 
 
 def _upgrade_batch(root: Root, edge: Live, step: plan.Batch, say: Say) -> None:
@@ -238,26 +354,94 @@ def change(root: Root, edge: Live, name: str, edit: Callable[[Person], Person]) 
     """Change one person's record and install the result; when their way of running changed,
     stop the old entry and start the new one."""
     with root.locked():
-        before = load(root)
-        changed = edit(before.need(name))
-        after = before.with_person(changed)
-        added = [key for key in changed.keys if key not in before.need(name).keys]
-        access.check_key_policy(added, after.workspace(changed).key_policy)
-        stop, start = plan.switch(before.workspace(before.need(name)), after.workspace(changed))
-        check(root, after)
-        if stop:
-            edge.stop(*stop)
-        install(root, edge, after)
-        if start:
-            edge.start(*start)
+        return _change(root, edge, load(root), name, edit)
+
+
+def _change(root: Root, edge: Live, before: Host, name: str,
+            edit: Callable[[Person], Person]) -> Person:
+    changed = edit(before.need(name))
+    after = before.with_person(changed)
+    added = [key for key in changed.keys if key not in before.need(name).keys]
+    access.check_key_policy(added, after.workspace(changed).key_policy)
+    stop, start = plan.switch(before.workspace(before.need(name)), after.workspace(changed))
+    check(root, after)
+    if stop:
+        edge.stop(*stop)
+    install(root, edge, after)
+    if start:
+        edge.start(*start)
     return changed
 
 
-def set_limits(root: Root, edge: Live, name: str, limits: dict, restart: bool) -> bool:
+@dataclass(frozen=True)
+class Applied:
+    """What `set` did: whether the workspace answered after a restart (True when there was
+    none), and how a new disk cap took effect ("" when none was given)."""
+
+    answers: bool
+    disk: str = ""
+
+
+def set_limits(root: Root, edge: Live, name: str, limits: dict, restart: bool) -> Applied:
     """Change a person's limits or way of running; with `restart`, apply them now and tell
-    whether the workspace answers."""
-    person = change(root, edge, name, lambda p: replace(p, **limits))
-    return not restart or not restart_and_check(edge, load(root), [person])
+    whether the workspace answers. A larger disk grows online where the host allows it, else
+    at the next start (at once with `restart`); a smaller one is refused unless the data
+    fits, and is made with the workspace stopped, which is then started again."""
+    size = limits.get("disk")
+    with root.locked():
+        host = load(root)
+        w = host.workspace(host.need(name))
+        step = "record" if size is None or not edge.live or w.on_volumes else \
+            disk.resize(w.disk, size, edge.disk_usage(w))
+        if step == "shrink":
+            return _shrink(root, edge, host, name, limits)
+        person = _change(root, edge, host, name, lambda p: replace(p, **limits))
+    how = _grown(edge, w, size, step, restart)
+    answers = not restart or not restart_and_check(
+        edge, load(root), [person], disk=size is not None and not w.on_volumes)
+    return Applied(answers, how)
+
+
+def _grown(edge: Live, w: Workspace, size: str | None, step: str, restart: bool) -> str:
+    """How a new cap takes effect, once recorded: online where it can."""
+    if size is None:
+        return ""
+    if w.on_volumes:
+        return (f"disk: {size} once unitgen upgrade moves the home from its volumes onto a "
+                "disk")
+    if restart:  # the disk is unmounted and mounted again, grown if it was smaller
+        return f"disk: {size} from the restart"
+    if step == "same":
+        return f"disk: {size} already"
+    if not edge.live or not edge.active(names.data_unit(w.name)):
+        return f"disk: {size} from the workspace's next start"
+    try:
+        edge.try_reload(names.data_unit(w.name))
+    except Failed:
+        return (f"disk: grows to {size} at the workspace's next start, as growing it online "
+                f"failed (see: journalctl -u {names.data_unit(w.name)}); to grow it now: "
+                f"unitgen set {w.name} --disk {size} --restart")
+    return f"disk: grown to {size} online"
+
+
+def _shrink(root: Root, edge: Live, host: Host, name: str, limits: dict) -> Applied:
+    """Shrink the person's disk with the workspace stopped, then record the limits and
+    start again what ran; a disk that cannot shrink is left as it was."""
+    w = host.workspace(host.need(name))
+    running = edge.active(names.unit(name))
+    listening = w.on_demand and edge.active(w.entry)
+    edge.stop(*(u for u in w.units if u != names.timer(name)))
+    try:
+        edge.shrink_disk(w.disk_image, w.disk_mount, limits["disk"])
+    except Failed:
+        _resume(edge, w, running, listening)
+        raise
+    person = _change(root, edge, host, name, lambda p: replace(p, **limits))
+    after = load(root)
+    answers = not running or not restart_and_check(edge, after, [person])
+    _resume(edge, after.workspace(person), False, listening)
+    stopped = ": the workspace was stopped for it and started again" if running else ""
+    return Applied(answers, f"disk: shrunk to {limits['disk']} offline{stopped}")
 
 
 def firewall(root: Root, edge: Live, on: bool) -> Host:

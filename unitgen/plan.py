@@ -34,34 +34,62 @@ def switch(before: Workspace, after: Workspace) -> tuple[list[str], list[str]]:
     return stop, [after.entry]
 
 
-def next_generation(name: str, volumes: list[str]) -> int:
-    """The lowest generation above every existing volume of the person's."""
+def next_generation(name: str, volumes: list[str], images: list[str] = ()) -> int:
+    """The lowest generation above every existing volume and disk image of the person's."""
     used = [g for v in volumes if (g := names.generation_of(name, v)) is not None]
+    used += [g for i in images if (g := names.disk_generation_of(name, i)) is not None]
     return max(used, default=-1) + 1
 
 
 @dataclass(frozen=True)
 class Restore:
-    """A restore of one person: the stale volumes a killed restore left, and the host with the
-    person moved onto a new generation of volumes."""
+    """A restore of one person: the stale volumes and disks a killed restore left, and the
+    host with the person moved onto a new disk of the next generation."""
 
-    stale: list[str]
+    stale_volumes: list[str]
+    stale_disks: list[str]
     after: Host
     person: Person
 
     @property
-    def volumes(self) -> tuple[str, str]:
-        return self.after.workspace(self.person).volumes
+    def disk(self) -> Workspace:
+        """The person's workspace on the new disk."""
+        return self.after.workspace(self.person)
 
 
-def restore(host: Host, person: Person, existing: list[str]) -> Restore:
-    """`existing`: every volume of the person in the engine. A registered person's volumes
-    other than their current pair hold no current data."""
+def restore(host: Host, person: Person, volumes: list[str], images: list[str]) -> Restore:
+    """`volumes` and `images`: every volume of the person in the engine and every disk image
+    of theirs. A registered person's other than their current ones hold no current data."""
     was = host.person(person.name)
-    current = set(host.workspace(was).volumes) if was else set()
-    stale = [v for v in existing if was and v not in current]
-    moved = replace(person, generation=next_generation(person.name, existing))
-    return Restore(stale, host.with_person(moved), moved)
+    current = set()
+    if was:
+        w = host.workspace(was)
+        current = {*w.volumes, w.disk_image}
+    after = max(next_generation(person.name, volumes, images),
+                was.generation + 1 if was else 0)  # never the current one, made or not
+    moved = replace(person, generation=after, on_volumes=False)
+    return Restore([v for v in volumes if was and v not in current],
+                   [i for i in images if was and i not in current],
+                   host.with_person(moved), moved)
+
+
+def to_move(host: Host, people: list[Person], volumes: set[str],
+            images: set[str]) -> list[Person]:
+    """Those of `people` whose home is still on the Docker volumes of before disks: marked
+    so, or registered by a unitgen before disks (no disk image of their generation, and their
+    home volume exists). `volumes`: every volume of the engine's; `images`: every disk image."""
+    found = []
+    for p in people:
+        w = host.workspace(p)
+        if p.on_volumes or (w.disk_image not in images and w.volumes[0] in volumes):
+            found.append(p)
+    return found
+
+
+def on_volumes(host: Host, people: list[Person], marked: bool = True) -> Host:
+    """The host with these people's homes recorded as on their volumes (or on a disk)."""
+    return reduce(lambda h, p: h.with_person(replace(h.need(p.name), on_volumes=marked)),
+                  people, host)
 
 
 def recreate(host: Host, people: list[Person], changed: list[str]) -> list[Person]:

@@ -1,0 +1,94 @@
+"""The host's side of the disks: runs libexec/disk on the host (in PID 1's namespaces when
+unitgen runs from its CLI image, so that the mounts are the host's), and reads and deletes
+the images under DISKS. unitgen.disk holds the pure half."""
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from unitgen import disk, hostpath, names
+from unitgen.errors import Failed
+
+Where = Callable[[str], Path]  # a host path -> the path unitgen reads it at
+
+
+def run(*args: str) -> None:
+    """libexec/disk with these arguments, on the host; Failed with its last line."""
+    done = subprocess.run(hostpath.command(["/bin/sh", names.DISK_SCRIPT, *args]),
+                          capture_output=True, text=True)
+    if done.returncode:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        reason = reason.removeprefix("disk: ")
+        raise Failed(reason if "; " in reason else f"{reason}; see: unitgen doctor")
+
+
+def make(image: str, mount: str, size: str) -> None:
+    """A new disk of `size` at `image` (kept if it exists), checked and mounted at `mount`."""
+    run("start", image, mount, size, "", "")
+
+
+def unmount(mount: str) -> None:
+    run("stop", mount)
+
+
+def shrink(image: str, mount: str, size: str) -> None:
+    run("shrink", image, mount, size)
+
+
+def _entries() -> list[str]:
+    try:
+        return os.listdir(hostpath.inside(names.DISKS))
+    except FileNotFoundError:
+        return []
+
+
+def images() -> set[str]:
+    """Every disk image on the host, by host path."""
+    return {f"{names.DISKS}/{e}" for e in _entries() if e.endswith(".img")}
+
+
+def images_of(name: str) -> list[str]:
+    """Every disk image of a person, whatever its generation."""
+    return [p for p in names.disk_leftovers(name, _entries())
+            if names.disk_generation_of(name, p) is not None]
+
+
+def leftovers(name: str) -> list[str]:
+    """Everything of a person's under DISKS: images, half-made ones, mount folders."""
+    return names.disk_leftovers(name, _entries())
+
+
+def remove(paths: list[str]) -> list[str]:
+    """Delete images and mount folders (each unmounted first); return those deleted."""
+    gone = []
+    for path in paths:
+        inside = hostpath.inside(path)
+        if os.path.isdir(inside) and not os.path.islink(inside):
+            unmount(path)
+            if os.path.ismount(inside):
+                raise Failed(f"{path} is still mounted; see what holds it with: "
+                             f"fuser -vm {path}")
+            shutil.rmtree(inside)
+        elif os.path.lexists(inside):
+            os.unlink(inside)
+        else:
+            continue
+        gone.append(path)
+    return gone
+
+
+def usage(where: Where, image: str, mount: str) -> disk.Usage | None:
+    """How full a disk is: from statvfs while it is mounted, else from its superblock;
+    None when it does not exist (yet) or cannot be read."""
+    folder = where(mount)
+    try:
+        if os.path.ismount(folder):
+            return disk.from_statvfs(os.statvfs(folder))
+        fd = os.open(where(image), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with open(fd, "rb") as handle:
+        return disk.from_superblock(handle.read(2048))
