@@ -62,7 +62,7 @@ def keys(session_keygen) -> dict[str, str]:
 def template(tmp_path_factory, keys) -> Path:
     root = tmp_path_factory.mktemp("template")
     ok(root, "add", "alice", keys["alice"])
-    ok(root, "add", "bob", keys["bob"], "--memory", "1g")
+    ok(root, "add", "bob", keys["bob"], "--memory", "1g", "--disk", "20g")
     return root
 
 
@@ -83,7 +83,7 @@ def empty(tmp_path) -> Path:
 
 def test_add_writes_the_person_files(empty, keys):
     out = ok(empty, "add", "alice", keys["alice"])
-    assert out.splitlines() == ["added alice: port 2200, memory 512M, enabled at boot",
+    assert out.splitlines() == ["added alice: port 2200, memory 512M, disk 10G, enabled at boot",
                                 "start it with: systemctl start wormhole@alice.service"]
     for path in person_paths("alice"):
         assert (empty / path).exists() or (empty / path).is_symlink()
@@ -96,23 +96,35 @@ def test_add_writes_the_person_files(empty, keys):
 def test_show_text(populated, keys):
     [key] = parse_keys(Path(keys["alice"]).read_text(), keys["alice"])
     lines = ok(populated, "show", "alice").splitlines()
-    assert lines[:4] == ["user     alice", "port     2200", "state    unknown", "memory   512M"]
+    assert lines[:5] == ["user     alice", "port     2200", "state    unknown", "memory   512M",
+                         "disk     10G (made at the first start)"]
     assert f"key      {key.fingerprint} ssh-ed25519 alice@laptop" in lines
     assert lines[-1].startswith("ssh      ssh -p 2200 user@")
 
 
 def test_show_json(populated):
     info = json.loads(ok(populated, "show", "bob", "--json"))
-    assert {k: info[k] for k in ("user", "port", "memory", "state")} == {
-        "user": "bob", "port": 2201, "memory": "1G", "state": "unknown"}
+    assert {k: info[k] for k in ("user", "port", "memory", "state", "disk", "home",
+                                 "disk_used")} == {
+        "user": "bob", "port": 2201, "memory": "1G", "state": "unknown", "disk": "20G",
+        "home": "disk", "disk_used": None}
     assert [k["comment"] for k in info["keys"]] == ["bob@laptop"]
 
 
 def test_list_text(populated):
     header, *rows = ok(populated, "list").splitlines()
-    assert header.split() == ["USER", "PORT", "STATE", "MEMORY", "IMAGE"]
-    assert [r.split() for r in rows] == [["alice", "2200", "unknown", "512M", "wormhole:latest"],
-                                         ["bob", "2201", "unknown", "1G", "wormhole:latest"]]
+    assert header.split() == ["USER", "PORT", "STATE", "MEMORY", "DISK", "IMAGE"]
+    assert [r.split() for r in rows] == [
+        ["alice", "2200", "unknown", "512M", "10G", "wormhole:latest"],
+        ["bob", "2201", "unknown", "1G", "20G", "wormhole:latest"]]
+
+
+def test_set_disk_records_the_cap_for_the_next_start(populated):
+    assert ok(populated, "set", "alice", "--disk", "20g").splitlines() == [
+        "alice: disk: 20G from the workspace's next start"]
+    assert "WORMHOLE_DISK_SIZE=20G" in (populated / ETC / "env/alice.env").read_text()
+    assert_refused(unitgen(populated, "set", "alice", "--disk", "100M"),
+                   "--disk: '100M' is outside 256M to 8T")
 
 
 def test_list_json(populated, empty):

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from unitgen import engine, hostpath, sockets, status, systemctl, validate
+from unitgen import disk, engine, hostpath, sockets, status, systemctl, validate
 from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
@@ -115,6 +115,31 @@ def _backups(root: Root, host: Host) -> Iterator[Check]:
         yield Check("ok", "backups", f"{free >> 30} GiB free under {folder}")
 
 
+def _disks(root: Root, host: Host) -> Iterator[Check]:
+    """Loop devices for the disks, disks at least 90 % full, homes still on volumes."""
+    workspaces = host.workspaces()
+    on_disk = [w for w in workspaces if not w.on_volumes]
+    if on_disk and not hostpath.inside("/dev/loop-control").exists():
+        yield Check("fail", "disks", "no /dev/loop-control: the disks cannot be mounted, so no "
+                    "workspace starts", "load the kernel's loop module: modprobe loop")
+    used = {w.name: u for w in on_disk if (u := status.disk_usage(root, w)) is not None}
+    full = sorted((u.ratio, name) for name, u in used.items() if u.ratio >= disk.FULL)
+    for ratio, name in reversed(full):
+        w = host.workspace(host.need(name))
+        yield Check("warn", "disks", f"{name}'s disk is {100 * ratio:.0f} % full "
+                    f"({disk.shown(used[name].used)} of {w.disk})",
+                    f"ask them to free space, or grow it: unitgen set {name} --disk SIZE")
+    volumes = [w.name for w in workspaces if w.on_volumes]
+    if volumes:
+        yield Check("warn", "disks", f"{len(volumes)} home(s) still on Docker volumes, with no "
+                    f"disk cap: {', '.join(volumes[:5])}", "move them onto disks: unitgen "
+                    "upgrade (it says why a move failed)")
+    if not full and used:
+        ratio, name = max((u.ratio, n) for n, u in used.items())
+        yield Check("ok", "disks", f"{len(used)} made, the fullest {100 * ratio:.0f} % "
+                    f"({name})")
+
+
 def _clock(root: Root, host: Host) -> Iterator[Check]:
     done = subprocess.run(hostpath.command(["timedatectl", "show", "--property=NTPSynchronized",
                                             "--value"]), capture_output=True, text=True)
@@ -135,7 +160,7 @@ def _keys(root: Root, host: Host) -> Iterator[Check]:
 
 
 CHECKS: list[Callable[[Root, Host], Iterator[Check]]] = [
-    _systemd, _engine, _files, _ports, _keys, _backups, _clock]
+    _systemd, _engine, _files, _ports, _keys, _disks, _backups, _clock]
 
 
 def lines(found: list[Check]) -> list[str]:

@@ -18,6 +18,11 @@ KeyFiles = Annotated[list[Path] | None, typer.Argument(help="Public key files (.
 Memory = Annotated[str | None, typer.Option(help="Memory cap, e.g. 512M or 1G [default: from "
                                             "the config]")]
 NewMemory = Annotated[str | None, typer.Option("--memory", help="Memory cap, e.g. 1G.")]
+Disk = Annotated[str | None, typer.Option(help="Disk cap of the home and host key, e.g. 10G "
+                                          "[default: from the config]")]
+NewDisk = Annotated[str | None, typer.Option(
+    "--disk", help="Disk cap, e.g. 20G: a larger one grows the disk (online where the host "
+    "allows it, else at the next start); a smaller one only when the data fits.")]
 Cpus = Annotated[float | None, typer.Option(help="CPU cap, e.g. 1.5; 0 for none.")]
 Pids = Annotated[int | None, typer.Option(help="Process limit.")]
 Port = Annotated[int | None, typer.Option(help="Host port [default: the lowest free one in "
@@ -48,6 +53,8 @@ Archive = Annotated[Path | None, typer.Argument(help="The archive [default: the 
 RestoreKeys = Annotated[list[Path] | None, typer.Option(
     "--key", help="Key file, to restore a person this host does not know yet.")]
 NewPort = Annotated[int | None, typer.Option(help="Port for a new person.")]
+NewPersonDisk = Annotated[str | None, typer.Option("--disk", help="Disk cap for a new person "
+                                                   "[default: from the config]")]
 NoBackupFirst = Annotated[bool, typer.Option("--no-backup", help="Skip the backup of the "
                                              "current data first.")]
 NewImage = Annotated[str | None, typer.Option("--image", help="Move them onto this image.")]

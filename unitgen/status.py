@@ -4,9 +4,9 @@ container list, one systemctl list, one journalctl) plus small file reads."""
 import socket
 import time
 
-from unitgen import access, archive, cgroups, engine, journal, systemctl
+from unitgen import access, archive, cgroups, disk, disktool, engine, journal, systemctl
 from unitgen.files import Root
-from unitgen.model import Host, Person, size_bytes
+from unitgen.model import Host, Person, Workspace, size_bytes
 from unitgen.names import proxy, proxy_socket, unit
 from unitgen.ops import backup_folder
 
@@ -23,14 +23,25 @@ def unit_states(names: list[str], live: bool) -> dict[str, str]:
     return {n: _state(loaded, n) for n in names}
 
 
-def describe(host: Host, person: Person, state: str) -> dict:
-    """What list and show tell of a workspace."""
+def disk_usage(root: Root, w: Workspace) -> disk.Usage | None:
+    """How full the person's disk is; None when their home is still on volumes, or their
+    disk is not made yet."""
+    return None if w.on_volumes else disktool.usage(root, w.disk_image, w.disk_mount)
+
+
+def describe(host: Host, person: Person, state: str, root: Root | None = None) -> dict:
+    """What list and show tell of a workspace; with the root, how full its disk is too."""
     w = host.workspace(person)
+    usage = disk_usage(root, w) if root is not None else None
     return {
         "user": w.name,
         "port": w.port,
         "state": state,
         "memory": w.memory,
+        "disk": w.disk,
+        "home": "volumes" if w.on_volumes else "disk",
+        **({"disk_used": usage and usage.used, "disk_size": usage and usage.size}
+           if root is not None else {}),
         "pids": w.pids,
         "image": w.image,
         "keys": [k.summary for k in w.keys],
@@ -60,17 +71,33 @@ def key_line(key: dict[str, str]) -> str:
     return f"{key['fingerprint']} {key['type']} {key['comment']}".rstrip()
 
 
+def _cap(row: dict) -> str:
+    return "volumes" if row["home"] == "volumes" else row["disk"]
+
+
 def list_lines(rows: list[dict]) -> list[str]:
     """`unitgen list`: one line per workspace."""
-    return [f"{'USER':<16} {'PORT':>5}  {'STATE':<20} {'MEMORY':>6}  IMAGE"] + [
-        f"{r['user']:<16} {r['port']:>5}  {r['state']:<20} {r['memory']:>6}  {r['image']}"
-        for r in rows]
+    return [f"{'USER':<16} {'PORT':>5}  {'STATE':<20} {'MEMORY':>6} {'DISK':>7}  IMAGE"] + [
+        f"{r['user']:<16} {r['port']:>5}  {r['state']:<20} {r['memory']:>6} {_cap(r):>7}  "
+        f"{r['image']}" for r in rows]
+
+
+def disk_line(info: dict) -> str:
+    """The disk of `show`: used and cap, or where the home is instead."""
+    if info["home"] == "volumes":
+        return (f"none: the home is still on Docker volumes, with no cap of {info['disk']} "
+                "(unitgen upgrade moves it onto a disk)")
+    if info["disk_used"] is None:
+        return f"{info['disk']} (made at the first start)"
+    return (f"{disk.shown(info['disk_used'])} used of {info['disk']} "
+            f"({100 * info['disk_used'] / info['disk_size']:.0f} %)")
 
 
 def show_lines(info: dict) -> list[str]:
     """`unitgen show`: one workspace, a line per fact."""
-    return [*(f"{key:<8} {info[key]}" for key in ("user", "port", "state", "memory", "pids",
-                                                   "image")),
+    return [*(f"{key:<8} {info[key]}" for key in ("user", "port", "state", "memory")),
+            f"{'disk':<8} {disk_line(info)}",
+            *(f"{key:<8} {info[key]}" for key in ("pids", "image")),
             *(f"{'key':<8} {key_line(key)}" for key in info["keys"]),
             f"{'ssh':<8} {info['ssh']}"]
 
@@ -83,6 +110,14 @@ def holdouts(host: Host, names: set[str] | None = None) -> list[str]:
     return [f"{name} still has {len(keys)} key(s) that are not hardware keys ("
             f"{', '.join(keys)}), which keep logging in; remove them with unitgen key remove "
             f"{name} FINGERPRINT" for name, keys in found.items()]
+
+
+def _disk_fields(root: Root, w: Workspace) -> dict:
+    """Where the home is, and the disk's use, size and cap in bytes (None: no disk yet)."""
+    usage = disk_usage(root, w)
+    return {"home": "volumes" if w.on_volumes else "disk",
+            "disk": usage and usage.used, "disk_size": usage and usage.size,
+            "disk_cap": None if w.on_volumes else size_bytes(w.disk)}
 
 
 def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
@@ -113,6 +148,7 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
             else None,
             "memory": scope and scope.memory(),
             "memory_cap": size_bytes(workspaces[name].memory),
+            **_disk_fields(root, workspaces[name]),
             "oom_kills": scope and scope.oom_kills(),
             "pids": scope and scope.pids(),
             "last_backup": {"path": str(backups[-1]), "time": backups[-1].stat().st_mtime,
@@ -132,7 +168,8 @@ def summary(rows: list[dict]) -> dict:
                not r["unit"].startswith("failed") for r in rows)
     return {"running": running, "idle": idle, "failed": failed,
             "stopped": len(rows) - running - idle - failed,
-            "memory": sum(r["memory"] or 0 for r in rows)}
+            "memory": sum(r["memory"] or 0 for r in rows),
+            "disk": sum(r["disk"] or 0 for r in rows)}
 
 
 def _span(seconds: float | None) -> str:
@@ -148,10 +185,18 @@ def _mib(size: int | None) -> str:
     return "-" if size is None else f"{size / (1 << 20):.0f}M"
 
 
+def _disk(row: dict) -> str:
+    """Used and cap, '-' for a disk not made yet, 'volumes' for a home not on a disk."""
+    if row["home"] == "volumes":
+        return "volumes"
+    used = "-" if row["disk"] is None else disk.shown(row["disk"])
+    return f"{used}/{disk.shown(row['disk_cap'])}"
+
+
 def table(rows: list[dict]) -> list[str]:
     now = time.time()
     lines = [f"{'USER':<14} {'PORT':>5} {'UNIT':<20} {'CONTAINER':<9} {'UP':>4} "
-             f"{'MEMORY':>11} {'OOM':>3} {'PIDS':>4} {'BACKUP':>10} {'LOGIN':>5}"]
+             f"{'MEMORY':>11} {'DISK':>11} {'OOM':>3} {'PIDS':>4} {'BACKUP':>10} {'LOGIN':>5}"]
     for r in rows:
         backup = r["last_backup"]
         state = "idle (on demand)" if r["entry"] == "active" and r["container"] != "running" \
@@ -159,11 +204,13 @@ def table(rows: list[dict]) -> list[str]:
         lines.append(
             f"{r['user']:<14} {r['port']:>5} {state:<20} {r['container']:<9} "
             f"{_span(r['uptime']):>4} {_mib(r['memory']) + '/' + _mib(r['memory_cap']):>11} "
+            f"{_disk(r):>11} "
             f"{'-' if r['oom_kills'] is None else r['oom_kills']:>3} "
             f"{'-' if r['pids'] is None else r['pids']:>4} "
             f"{(_span(now - backup['time']) + ' ' + _mib(backup['size'])) if backup else '-':>10} "
             f"{_span(now - r['last_login']) if r['last_login'] else '-':>5}")
     total = summary(rows)
     lines.append(f"{total['running']} running, {total['idle']} idle, {total['failed']} failed, "
-                 f"{total['stopped']} stopped; memory in use {_mib(total['memory'])}")
+                 f"{total['stopped']} stopped; memory in use {_mib(total['memory'])}, disks "
+                 f"hold {disk.shown(total['disk'])}")
     return lines

@@ -6,6 +6,7 @@ import typer
 from unitgen import hostpath, inputs, ops, options, plan, validate
 from unitgen.admission import Wanted
 from unitgen.cli.app import Target, app
+from unitgen.errors import BadInput
 from unitgen.model import Person
 
 
@@ -25,16 +26,22 @@ def backup(ctx: typer.Context, users: options.Names = None, everyone: options.Al
 @app.command()
 def restore(ctx: typer.Context, user: options.User, source: options.Archive = None,
             key: options.RestoreKeys = None, port: options.NewPort = None,
+            disk: options.NewPersonDisk = None,
             no_backup: options.NoBackupFirst = False) -> None:
-    """Restore a workspace from a backup onto new volumes, switching over only once it
-    answers; on any failure the workspace keeps its data as it was.
+    """Restore a workspace from a backup onto a new disk, switching over only once it
+    answers; on any failure the workspace keeps its data as it was. An archive that does
+    not fit the person's disk cap is refused before anything changes.
 
     Example: unitgen restore alice    (or: unitgen restore alice ARCHIVE --key alice.pub)
     """
     target: Target = ctx.obj
     target.live("restore")
     validate.name(user)
-    wanted = Wanted(Person(user, port or 0, inputs.read_keys(key))) if key else None
+    if disk and not key:
+        raise BadInput("--disk is for a person this host does not know yet, with their --key; "
+                       f"to change {user}'s, run: unitgen set {user} --disk SIZE")
+    wanted = Wanted(Person(user, port or 0, inputs.read_keys(key),
+                           disk=validate.disk(disk) if disk else None)) if key else None
     archive = hostpath.inside(source).resolve() if source else None
     used = ops.restore(target.root, target.edge, user, archive, wanted, not no_backup,
                        typer.echo)

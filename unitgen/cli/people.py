@@ -14,7 +14,8 @@ from unitgen.names import unit
 
 @app.command()
 def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyFiles = None,
-        memory: options.Memory = None, port: options.Port = None, image: options.Image = None,
+        memory: options.Memory = None, disk: options.Disk = None, port: options.Port = None,
+        image: options.Image = None,
         on_demand: options.OnDemand = None, idle_stop: options.IdleStop = None,
         forwarding: options.Forwarding = None, key_policy: options.KeyPolicy = None,
         source: options.PeopleFile = None, start: options.Start = False) -> None:
@@ -28,8 +29,8 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
     if start and not target.edge.live:
         raise BadInput("--start needs the live host; leave out --root to start workspaces")
     if source is not None:
-        if user or keyfiles or memory or port or image or on_demand is not None or idle_stop \
-                or forwarding or key_policy:
+        if user or keyfiles or memory or disk or port or image or on_demand is not None \
+                or idle_stop or forwarding or key_policy:
             raise BadInput("--from takes names, keys and limits from the file; give no others")
         found = inputs.people_file(source)
         wanted = found.wanted
@@ -45,6 +46,7 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
         wanted = [Wanted(Person(
             validate.name(user), port or 0, inputs.read_keys(keyfiles),
             memory=validate.memory(memory) if memory is not None else None,
+            disk=validate.disk(disk) if disk is not None else None,
             image=validate.image(image) if image is not None else None,
             on_demand=on_demand,
             idle_stop=validate.timespan(idle_stop) if idle_stop is not None else None,
@@ -53,12 +55,17 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
     added = ops.add(target.root, target.edge, wanted, start)
     for shared in added.shared_keys:
         typer.echo(f"warning: {shared}", err=True)
+    if added.disks_later:
+        typer.echo(f"warning: not every disk could be made now ({added.disks_later}); each "
+                   "workspace makes its own at its start", err=True)
     for missing in added.missing_images:
         typer.echo(f"warning: image {missing} is not on this host; build it with: "
                    "unitgen image build", err=True)
     for w in added.workspaces:
         mode = ", on demand (idle stop " + w.idle_stop + ")" if w.on_demand else ""
-        typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}{mode}, enabled at boot")
+        home = "on volumes, no disk cap" if w.on_volumes else f"disk {w.disk}"
+        typer.echo(f"added {w.name}: port {w.port}, memory {w.memory}, {home}{mode}, "
+                   "enabled at boot")
     always = [w for w in added.workspaces if not w.on_demand]
     if not start and len(added.workspaces) == 1 and always:
         typer.echo(f"start it with: systemctl start {unit(always[0].name)}")
@@ -126,29 +133,35 @@ def key_list(ctx: typer.Context, user: options.User, as_json: options.Json = Fal
 
 @app.command("set")
 def set_limits(ctx: typer.Context, user: options.User, memory: options.NewMemory = None,
-               cpus: options.Cpus = None, pids: options.Pids = None,
-               on_demand: options.OnDemand = None, idle_stop: options.IdleStop = None,
-               forwarding: options.Forwarding = None, key_policy: options.KeyPolicy = None,
-               restart: options.Restart = False) -> None:
+               disk: options.NewDisk = None, cpus: options.Cpus = None,
+               pids: options.Pids = None, on_demand: options.OnDemand = None,
+               idle_stop: options.IdleStop = None, forwarding: options.Forwarding = None,
+               key_policy: options.KeyPolicy = None, restart: options.Restart = False) -> None:
     """Change a person's limits, which apply at the workspace's next start (now with
-    --restart), or the way it runs, which changes at once.
+    --restart), or the way it runs, which changes at once. A larger disk grows online where
+    the host allows it; a smaller one only when the data fits, with a restart.
 
-    Example: unitgen set alice --memory 1G --cpus 1.5 --pids 512 --restart
+    Example: unitgen set alice --memory 1G --disk 20G --cpus 1.5 --pids 512 --restart
     """
     target: Target = ctx.obj
     if restart:
         target.live("--restart")
-    limits = validate.limits(memory=memory, cpus=cpus, pids=pids, on_demand=on_demand,
-                             idle_stop=idle_stop, forwarding=forwarding, key_policy=key_policy)
+    limits = validate.limits(memory=memory, disk=disk, cpus=cpus, pids=pids,
+                             on_demand=on_demand, idle_stop=idle_stop, forwarding=forwarding,
+                             key_policy=key_policy)
     said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in limits.items())
-    if not ops.set_limits(target.root, target.edge, validate.name(user), limits, restart):
+    applied = ops.set_limits(target.root, target.edge, validate.name(user), limits, restart)
+    if not applied.answers:
         raise Failed(f"{user} did not answer after the restart with {said}; see: "
                      f"journalctl -u {unit(user)}")
-    at_login = set(limits) <= {"forwarding", "key_policy"}
-    typer.echo(f"{user}: {said}, " + ("restarted" if restart else "from the next login"
-                                      if at_login else
-                                      "from the next start (or: unitgen set ... --restart)"))
+    others = {k: v for k, v in limits.items() if k != "disk"}
+    at_login = set(others) <= {"forwarding", "key_policy"}
+    if others:
+        said = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in others.items())
+        typer.echo(f"{user}: {said}, " + ("restarted" if restart else "from the next login"
+                                          if at_login else
+                                          "from the next start (or: unitgen set ... --restart)"))
+    if applied.disk:
+        typer.echo(f"{user}: {applied.disk}")
     for line in status.holdouts(target.host(), {user}):
         typer.echo(f"warning: {line}", err=True)
-
-

@@ -75,7 +75,8 @@ def show(ctx: typer.Context, user: options.User, as_json: options.Json = False) 
     target: Target = ctx.obj
     host = target.host()
     person = host.need(validate.name(user))
-    info = status.describe(host, person, status.unit_states([user], target.edge.live)[user])
+    info = status.describe(host, person, status.unit_states([user], target.edge.live)[user],
+                           target.root)
     echo(json.dumps(info, indent=2) if as_json else status.show_lines(info))
 
 
