@@ -19,6 +19,11 @@ RUN_FLAGS = [
     "--security-opt", "systempaths=unconfined",
     "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # Loop devices for the workspaces' disks: the control device and every loop block
+    # device (major 7). The lab host's /dev is a tmpfs without udev, so Host.start adds
+    # loop-nodes.service, which makes the /dev/loopN nodes at every boot; a real host's
+    # devtmpfs makes them as loop-control creates the devices.
+    "--device", "/dev/loop-control", "--device-cgroup-rule", "b 7:* rmw",
 ]
 
 
@@ -103,6 +108,7 @@ class Host:
             "-v", f"{name}-docker:/var/lib/docker", image)
         host = cls(name)
         host.wait_running()
+        host.enable_loop_devices()
         return host
 
     def destroy(self) -> None:
@@ -145,6 +151,12 @@ class Host:
                 return
             time.sleep(0.5)
         raise RuntimeError(f"host {self.name} did not boot within {timeout}s")
+
+    def enable_loop_devices(self) -> None:
+        """Make /dev/loopN nodes now and at every boot."""
+        unit = (Path(__file__).parent / "loop-nodes.service").read_text()
+        self.put("/etc/systemd/system/lab-loop-nodes.service", unit)
+        self.exec("systemctl", "enable", "--now", "lab-loop-nodes.service")
 
     def reboot(self) -> None:
         run("docker", "restart", "--time", "30", self.name)
