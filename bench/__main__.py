@@ -1,6 +1,6 @@
 """python -m bench --workspaces N [--ways unitgen,seed,parallel,attached] [--sweep]
 [--idle SECONDS] [--logins K]: run the same N workspaces several ways on a fresh lab host
-and compare."""
+and compare (unitgen-volumes, unitgen with homes on volumes, only when named)."""
 
 import argparse
 import time
@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from bench import report
 from bench.lab import commit, lab_host, machine, measured, public_key, step, wipe
 from bench.measure import measure
-from bench.ways import FIRST_PORT, WAYS, Person, people, write_people
+from bench.ways import DEFAULT, FIRST_PORT, WAYS, Person, people, write_people
 from tests.lab.host import TOP, Host
 
 PORT_MAX = 2999
@@ -20,7 +20,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Run the same N "
                                      "workspaces several ways on a fresh lab host and compare.")
     parser.add_argument("--workspaces", type=int, required=True, metavar="N")
-    parser.add_argument("--ways", default=",".join(WAYS), type=lambda text: text.split(","))
+    parser.add_argument("--ways", default=",".join(DEFAULT), type=lambda text: text.split(","))
     parser.add_argument("--sweep", action="store_true",
                         help="also measure at N/10, N/5 and N/2")
     parser.add_argument("--idle", type=float, default=60, metavar="SECONDS",

@@ -29,10 +29,12 @@ BUSY_CORES = 0.5
 FALLING = 0.9
 
 # Between ways, after thawing what a killed runc left frozen: stop every workspace unit,
-# remove every container, volume and unit file of any way, and restart the engine, so
-# each way starts from the same empty host.
+# unmount what is left of their disks, remove every container, volume, disk and unit file of
+# any way, and restart the engine, so each way starts from the same empty host.
 WIPE = """
 systemctl stop 'wormhole*' 'bench-attached*'
+findmnt --raw --noheadings --output TARGET | grep '^/var/lib/wormhole/disks/' \
+    | xargs --no-run-if-empty umount
 docker ps --all --quiet | xargs --no-run-if-empty docker rm --force >/dev/null
 docker volume ls --quiet | xargs --no-run-if-empty docker volume rm >/dev/null
 cd /etc/systemd/system && rm -rf wormhole* bench-attached* *.wants/wormhole* \

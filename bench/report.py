@@ -6,7 +6,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 COLUMNS = (  # heading, width, how to get the figure from one way's figures
     ("N", 5, None),
-    ("way", 9, None),
+    ("way", 15, None),
     ("up s", 7, lambda w: w["bringup"]["seconds"]),
     ("up cpu", 6, lambda w: w["bringup"]["cpu_s"]),
     ("failed", 6, lambda w: w["bringup"]["failed"]),
@@ -15,6 +15,7 @@ COLUMNS = (  # heading, width, how to get the figure from one way's figures
     ("sup", 5, lambda w: w["memory_mib"]["supervisor"]),
     ("cont", 5, lambda w: w["memory_mib"]["container"]),
     ("engine", 6, lambda w: w["memory_mib"]["dockerd"] + w["memory_mib"]["containerd"]),
+    ("kmem", 5, lambda w: w["memory_mib"].get("kmem")),
     ("p50 N", 6, lambda w: w["login_ms"]["all"]["p50"]),
     ("p95 N", 6, lambda w: w["login_ms"]["all"]["p95"]),
     ("p50 1", 6, lambda w: w["login_ms"]["one"]["p50"]),
@@ -38,6 +39,13 @@ def targets(run: dict, cores: int) -> dict:
         "login_p95_at_most_twice_one": logins["all"]["p95"] <= 2 * logins["one"]["p95"],
         "status_at_most_1_s": None if status is None else status <= 1,
     }
+    volumes = run["ways"].get("unitgen-volumes")
+    if volumes is not None:  # issue 18: disks cost at most a tenth more than volumes
+        up, before = unitgen["bringup"]["seconds"], volumes["bringup"]["seconds"]
+        found["disks_bringup_within_10_percent"] = None if None in (up, before) else \
+            up <= 1.1 * before
+        found["disks_memory_within_10_percent"] = \
+            unitgen["memory_mib"]["total"] <= 1.1 * volumes["memory_mib"]["total"]
     if seed is not None and seed["bringup"]["seconds"] is not None:
         up = unitgen["bringup"]["seconds"]
         half = seed["bringup"]["seconds"] / 2

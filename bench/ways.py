@@ -158,6 +158,17 @@ class Unitgen(Supervised):
                            "median_s": statistics.median(seconds)}}
 
 
+class UnitgenVolumes(Unitgen):
+    """unitgen as before disk caps: every home and host key on two Docker volumes (each
+    person recorded with on_volumes = true), so that the cost of the disks shows beside
+    the unitgen way, whose people each have a disk."""
+
+    name = "unitgen-volumes"
+
+    def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
+        return register(host, everyone, key, PUBLISH, extra="on_volumes = true\n")
+
+
 class Seed(Way):
     name = "seed"
     start = ("sh", "-c", f"sh {REMOTE}/seed.sh <{PEOPLE}/list")
@@ -196,4 +207,6 @@ class Attached(Supervised):
         return {}
 
 
-WAYS = {way.name: way for way in (Unitgen(), Seed(), Parallel(), Attached())}
+WAYS = {way.name: way for way in (Unitgen(), Seed(), Parallel(), Attached(),
+                                   UnitgenVolumes())}
+DEFAULT = ("unitgen", "seed", "parallel", "attached")  # unitgen-volumes when asked for

@@ -23,6 +23,7 @@ class FakeEdge:
         self.disks: dict[str, Usage] = {}  # image -> its use
         self.mounted: dict[str, str] = {}  # mount folder -> image
         self.failing = set(failing)  # calls that fail: migrate, extract, shrink, reload
+        self.grows_to: str | None = None  # what the next start grows every disk to
 
     def _record(self, *call: object) -> None:
         self.calls.append(call)
@@ -35,6 +36,10 @@ class FakeEdge:
 
     def start(self, *units: str) -> None:
         self._record("start", *units)
+        if self.grows_to is not None:  # the data unit grows the disk offline at its start
+            room = size_bytes(self.grows_to)
+            self.disks = {i: Usage(room, u.used, u.inodes, u.inodes_used)
+                          for i, u in self.disks.items()}
 
     def stop(self, *units: str) -> None:
         self._record("stop", *units)
@@ -105,6 +110,11 @@ class FakeEdge:
 
     def disk_usage(self, w: Workspace) -> Usage | None:
         return None if w.on_volumes else self.disks.get(w.disk_image)
+
+    def disk_fs_size(self, w: Workspace) -> int | None:
+        """The fake's file systems fill their images by the use they report."""
+        usage = self.disk_usage(w)
+        return None if usage is None else usage.size
 
     def extract_onto_disk(self, image: str, archive: object, name: str, mount: str) -> None:
         self._record("extract", name, self.mounted[mount])

@@ -13,9 +13,10 @@ from unitgen.errors import BadInput
 from unitgen.model import Host, Person, size_bytes
 
 # df --block-size=1 --output=avail,itotal of fresh disks made as units/libexec/disk makes
-# them (mkfs.ext4 -m 0 -J size=16 ..., e2fsprogs 1.47.0), loop-mounted on this machine.
+# them (mkfs.ext4 -b 4096 -i 16384 -m 0 -J size=16 ..., e2fsprogs 1.47.0), loop-mounted on
+# this machine.
 MEASURED_AVAIL = {
-    "256M": 228484096,
+    "256M": 241786880,
     "512M": 500113408,
     "1G": 1020678144,
     "2G": 2073903104,
@@ -24,7 +25,7 @@ MEASURED_AVAIL = {
     "100G": 105592553472,
     "1T": 1082141339648,
 }
-MEASURED_INODES = {"256M": 65536, "512M": 32768, "1G": 65536, "10G": 655360,
+MEASURED_INODES = {"256M": 16384, "512M": 32768, "1G": 65536, "10G": 655360,
                    "1T": 67108864}
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINSp0mXtwfPHZKNtIOTANlljzl/IAV6tK4UFcNPiNpM0 a@b"
 
@@ -130,7 +131,7 @@ def test_an_archive_larger_than_the_cap_is_refused_and_a_smaller_one_is_not():
     with pytest.raises(BadInput) as refused:
         disk.check_fits(need, "256M", "a.tar.gz", "give a larger --disk")
     assert str(refused.value) == ("a.tar.gz takes 300M, more than a 256M disk holds "
-                                  "(208M); give a larger --disk")
+                                  "(220M); give a larger --disk")
     disk.check_fits(need, "1G", "a.tar.gz", "give a larger --disk")
 
 
@@ -183,12 +184,13 @@ def test_use_of_a_mounted_disk_comes_from_statvfs():
 def test_use_of_an_unmounted_disk_comes_from_its_superblock_as_df_counts_it(tmp_path):
     image = tmp_path / "a.img"
     subprocess.run(["truncate", "--size", "10G", image], check=True)
-    subprocess.run(["mkfs.ext4", "-q", "-m", "0", "-J", "size=16", "-E",
-                    "lazy_itable_init=1,lazy_journal_init=1,nodiscard", image], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-b", "4096", "-i", "16384", "-m", "0", "-J", "size=16",
+                    "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", image], check=True)
     found = disk.from_superblock(image.read_bytes()[:2048])
     # df of the same image freshly mounted: 10514354176 bytes, 24576 used, 655360 inodes.
     assert found == disk.Usage(10514354176, 24576, 655360, 11)
-    assert disk.from_superblock(bytes(2048)) is None
+    assert disk.fs_bytes(image.read_bytes()[:2048]) == 10 << 30
+    assert disk.from_superblock(bytes(2048)) is None and disk.fs_bytes(bytes(2048)) is None
 
 
 def test_sizes_are_shown_short():

@@ -256,7 +256,7 @@ def test_a_restore_larger_than_the_disk_is_refused_before_anything_changes(root,
     with pytest.raises(BadInput) as refused:
         ops.restore(root, edge, "al", source, None, backup_first=True, say=lambda _: None)
     assert_message(str(refused.value), f"{source.name} takes 240M, more than a 256M disk "
-                   "holds (208", "give al a larger disk first: unitgen set al --disk SIZE")
+                   "holds (220M)", "give al a larger disk first: unitgen set al --disk SIZE")
     assert edge.calls == [] and snapshot(root.path) == files
     ops.set_limits(root, edge, "al", {"disk": "1G"}, restart=False)
     ops.restore(root, edge, "al", source, None, backup_first=False, say=lambda _: None)
@@ -365,10 +365,20 @@ def test_a_larger_disk_grows_at_the_next_start_when_online_growth_fails(root):
 def test_a_larger_disk_with_restart_unmounts_and_mounts_it_again(root):
     edge = FakeEdge()
     with_disk(root, edge, 1 << 30)
+    edge.grows_to = "20G"
     applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=True)
     assert applied == ops.Applied(True, "disk: 20G from the restart")
     assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls
     assert edge.calls[-1] == ("start", names.unit("al"))
+
+
+def test_a_disk_held_open_elsewhere_at_the_restart_says_it_grows_later(root):
+    edge = FakeEdge()
+    with_disk(root, edge, 1 << 30)
+    applied = ops.set_limits(root, edge, "al", {"disk": "20G"}, restart=True)
+    assert applied.disk.startswith("disk: still 10G, as another process's mount namespace "
+                                   "held it open at the restart")
+    assert applied.disk.endswith("it grows to 20G at a later start")
 
 
 def test_a_disk_not_mounted_takes_its_new_size_at_the_next_start(root):

@@ -2,7 +2,8 @@
 (units/libexec/disk). What fits on one, what a new cap means for it, and how full it is. Pure.
 
 The figures behind `usable` and `inodes` were measured on fresh images made as
-units/libexec/disk makes them (mkfs.ext4 -m 0 -J size=16); see bench/disk/README.md.
+units/libexec/disk makes them (mkfs.ext4 -b 4096 -i 16384 -m 0 -J size=16); see
+bench/disk/README.md.
 """
 
 import struct
@@ -14,8 +15,7 @@ from unitgen.errors import BadInput
 from unitgen.model import size_bytes
 
 BLOCK = 4096
-INODE_RATIO = 16384  # one inode per 16 KiB, mkfs.ext4's default from 512M up
-SMALL = 512 << 20  # below it mkfs.ext4 makes 1 KiB blocks and an inode per 4 KiB
+INODE_RATIO = 16384  # one inode per 16 KiB, whatever the size
 JOURNAL = 16 << 20
 # Group descriptors, bitmaps and the blocks kept for growing, measured at 18 to 174 MiB
 # from 1G to 1T: bounded from above by the least of 96 MiB and 1/16 of the size, plus
@@ -51,13 +51,13 @@ class Usage:
 
 def usable(cap: int) -> int:
     """The bytes a fresh disk of `cap` bytes offers for files, never more than measured."""
-    tables = cap // 16 if cap < SMALL else cap // 64  # inode tables, 256 bytes an inode
+    tables = cap // INODE_RATIO * 256  # inode tables, 256 bytes an inode
     return cap - tables - JOURNAL - min(cap // 16, SLACK) - cap // 8192
 
 
 def inodes(cap: int) -> int:
     """The files and folders a fresh disk of `cap` bytes can hold (11 inodes are ext4's)."""
-    return cap // (4096 if cap < SMALL else INODE_RATIO) - 11
+    return cap // INODE_RATIO - 11
 
 
 def _blocks(size: int) -> int:
@@ -141,22 +141,43 @@ MAGIC = 0xEF53
 INCOMPAT_64BIT = 0x80
 
 
+def _superblock(data: bytes) -> bytes | None:
+    block = data[SUPERBLOCK:SUPERBLOCK + 1024]
+    if len(block) < 1024 or struct.unpack_from("<H", block, 0x38)[0] != MAGIC:
+        return None
+    return block
+
+
+def _counts(block: bytes) -> tuple[int, int, int]:
+    """Block size, block count and free blocks of a superblock."""
+    blocks_lo, _, free_lo = struct.unpack_from("<3I", block, 4)
+    high = struct.unpack_from("<I", block, 0x60)[0] & INCOMPAT_64BIT
+    blocks_hi, free_hi = (struct.unpack_from("<I", block, 0x150)[0],
+                          struct.unpack_from("<I", block, 0x158)[0]) if high else (0, 0)
+    size = 1024 << struct.unpack_from("<I", block, 0x18)[0]
+    return size, blocks_hi << 32 | blocks_lo, free_hi << 32 | free_lo
+
+
+def fs_bytes(data: bytes) -> int | None:
+    """How large the file system in an image is, all of it (overhead included): once it
+    has grown, the size of the image."""
+    block = _superblock(data)
+    if block is None:
+        return None
+    size, total, _ = _counts(block)
+    return size * total
+
+
 def from_superblock(data: bytes) -> Usage | None:
     """The use of an unmounted disk from the first 2 KiB of its image, as df would count it
     mounted: the overhead mkfs.ext4 records (1.47 and later) left out of size and use. The
     counts are exact once the file system was cleanly unmounted. None for no ext4."""
-    block = data[SUPERBLOCK:SUPERBLOCK + 1024]
-    if len(block) < 1024 or struct.unpack_from("<H", block, 0x38)[0] != MAGIC:
+    block = _superblock(data)
+    if block is None:
         return None
-    inode_count, blocks_lo, _, free_lo, free_inodes = struct.unpack_from("<5I", block, 0)
-    log_size = struct.unpack_from("<I", block, 0x18)[0]
-    incompat = struct.unpack_from("<I", block, 0x60)[0]
-    blocks_hi, free_hi = (struct.unpack_from("<I", block, 0x150)[0],
-                          struct.unpack_from("<I", block, 0x158)[0]) \
-        if incompat & INCOMPAT_64BIT else (0, 0)
-    overhead = struct.unpack_from("<I", block, 0x248)[0]
-    size = 1024 << log_size
-    total = (blocks_hi << 32 | blocks_lo) - overhead
-    free = free_hi << 32 | free_lo
+    inode_count, free_inodes = struct.unpack_from("<I", block, 0)[0], \
+        struct.unpack_from("<I", block, 0x10)[0]
+    size, total, free = _counts(block)
+    total -= struct.unpack_from("<I", block, 0x248)[0]  # the overhead mkfs.ext4 recorded
     return Usage(size=total * size, used=max(0, total - free) * size, inodes=inode_count,
                  inodes_used=inode_count - free_inodes)

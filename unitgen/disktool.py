@@ -80,6 +80,22 @@ def remove(paths: list[str]) -> list[str]:
     return gone
 
 
+def _head(where: Where, image: str) -> bytes | None:
+    """The first 2 KiB of an image, where its superblock is; None when it cannot be read."""
+    try:
+        fd = os.open(where(image), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with open(fd, "rb") as handle:
+        return handle.read(2048)
+
+
+def fs_size(where: Where, image: str) -> int | None:
+    """The size of the file system in an image (None: no image)."""
+    data = _head(where, image)
+    return None if data is None else disk.fs_bytes(data)
+
+
 def usage(where: Where, image: str, mount: str) -> disk.Usage | None:
     """How full a disk is: from statvfs while it is mounted, else from its superblock;
     None when it does not exist (yet) or cannot be read."""
@@ -87,8 +103,7 @@ def usage(where: Where, image: str, mount: str) -> disk.Usage | None:
     try:
         if os.path.ismount(folder):
             return disk.from_statvfs(os.statvfs(folder))
-        fd = os.open(where(image), os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None
-    with open(fd, "rb") as handle:
-        return disk.from_superblock(handle.read(2048))
+    data = _head(where, image)
+    return None if data is None else disk.from_superblock(data)

@@ -45,6 +45,10 @@ class Live:
                                                         w.disk_mount)
 
     @staticmethod
+    def disk_fs_size(w: Workspace) -> int | None:
+        return None if w.on_volumes else disktool.fs_size(hostpath.inside, w.disk_image)
+
+    @staticmethod
     def busy_ports() -> frozenset[int]:
         """Ports something on the host holds: published by containers or listened on."""
         systemctl.check()
@@ -74,6 +78,10 @@ class Offline(Live):
 
     @staticmethod
     def disk_usage(w: Workspace) -> Usage | None:
+        return None
+
+    @staticmethod
+    def disk_fs_size(w: Workspace) -> int | None:
         return None
 
 

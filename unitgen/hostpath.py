@@ -3,7 +3,7 @@
 The wrapper mounts the host's `/` at UNITGEN_HOST (`/host`) and says so in that variable.
 Paths the admin gives are host paths: an absolute one is read under the mount, and a path
 handed back to the host (to its engine, or printed) drops the mount again. The host's own
-`systemctl`, `journalctl` and `timedatectl` run in PID 1's namespaces through nsenter: a
+`systemctl`, `journalctl` and `libexec/disk` run in PID 1's namespaces through nsenter: a
 `systemctl` of the image would believe it runs in a chroot and turn `start` and `enable`
 into no-ops that exit 0, and an older `journalctl` skips journal files with newer features.
 Without the variable every function here is the identity.

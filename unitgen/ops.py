@@ -13,7 +13,7 @@ from unitgen.admission import Wanted
 from unitgen.edge import Live
 from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
-from unitgen.model import Host, Person, Workspace
+from unitgen.model import Host, Person, Workspace, size_bytes
 from unitgen.names import CONFIG, ETC, FIREWALL, FIREWALL_UNIT, UNIT_DIR
 from unitgen.render import paths, render
 
@@ -397,8 +397,12 @@ def set_limits(root: Root, edge: Live, name: str, limits: dict, restart: bool) -
             return _shrink(root, edge, host, name, limits)
         person = _change(root, edge, host, name, lambda p: replace(p, **limits))
     how = _grown(edge, w, size, step, restart)
-    answers = not restart or not restart_and_check(
-        edge, load(root), [person], disk=size is not None and not w.on_volumes)
+    disk_too = size is not None and not w.on_volumes
+    answers = not restart or not restart_and_check(edge, load(root), [person], disk=disk_too)
+    if restart and disk_too and (now := edge.disk_fs_size(w)) and now < size_bytes(size):
+        how = (f"disk: still {disk.shown(now)}, as another process's mount namespace "
+               "held it open at the restart (see: journalctl -u "
+               f"{names.data_unit(name)}); it grows to {size} at a later start")
     return Applied(answers, how)
 
 

@@ -29,7 +29,7 @@ WAYS = ("unitgen", "seed", "parallel", "attached")
 FIGURES = {
     "bringup": ("seconds", "last_up_s", "command_s", "cpu_s", "up", "failed"),
     "memory_mib": ("shim", "container", "supervisor", "dockerd", "containerd", "total",
-                   "systemd_growth"),
+                   "systemd_growth", "kmem"),
     "idle_cpu": ("seconds", "cpu_seconds", "percent_of_one_core"),
 }
 STAGE = ("usage", "working_set", "kmem", "rss", "cache", "inactive_file", "active_file",

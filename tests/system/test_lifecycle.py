@@ -24,6 +24,7 @@ ln -s /nowhere data/dangling
 LISTING = ("cd ~ && find . -printf '%p %y %m %U %G %s %l\\n' | LC_ALL=C sort && "
            "find . -type f -exec sha256sum {} + | LC_ALL=C sort")
 BACKUPS = "/var/lib/wormhole/backups"
+DISKS = "/var/lib/wormhole/disks"
 
 
 def archives(host, name: str) -> list[str]:
@@ -32,13 +33,14 @@ def archives(host, name: str) -> list[str]:
 
 
 def engine_state(host) -> tuple:
-    """What a refused command must leave as it was: files, volumes, containers."""
+    """What a refused command must leave as it was: files, disks, volumes, containers."""
     files = host.sh("find /etc/wormhole /etc/systemd/system -type f -print0 | sort -z | "
                     "xargs -0 sha256sum").stdout
+    disks = host.sh(f"ls -l --time-style=+%s.%N {DISKS}").stdout
     volumes = host.exec("docker", "volume", "ls", "--quiet").stdout
     containers = host.exec("docker", "ps", "--all", "--format",
                            "{{.Names}} {{.Image}} {{.CreatedAt}}").stdout
-    return files, volumes, containers
+    return files, disks, volumes, containers
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +82,8 @@ def test_restore_brings_back_every_path_mode_owner_content_and_the_host_key(
     assert frank.login().returncode == 0
     assert ssh(host.ip, frank.port, frank.key, LISTING).stdout == before
     assert host_key(host.ip, frank.port) == fingerprint
-    volumes = host.exec("docker", "volume", "ls", "--quiet").stdout.split()
-    assert "wormhole-home-frank.1" in volumes and "wormhole-home-frank" not in volumes
+    disks = host.exec("ls", DISKS).stdout.split()
+    assert "frank.1.img" in disks and "frank.img" not in disks
 
 
 def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
@@ -209,7 +211,7 @@ def test_remove_takes_a_final_backup_and_restore_brings_a_person_back(host, make
     final = done.stdout.split("final backup: ")[1].split()[0]
     assert final.startswith(f"{BACKUPS}/gina/") and final in " ".join(
         f"{BACKUPS}/gina/{n}" for n in archives(host, "gina"))
-    assert "wormhole-home-gina" not in host.exec("docker", "volume", "ls", "-q").stdout
+    assert not [e for e in host.exec("ls", DISKS).stdout.split() if e.startswith("gina")]
     count = len(archives(host, "hank"))
     host.unitgen("remove", "hank", "--no-backup")
     assert len(archives(host, "hank")) == count

@@ -139,7 +139,7 @@ def test_show_reports_state_port_memory_and_ssh_line(host, alice):
     assert (info["port"], info["memory"]) == (alice.port, "512M")
     assert info["ssh"].startswith(f"ssh -p {alice.port} user@")
     listed = host.unitgen("list").stdout.splitlines()
-    assert listed[0].split() == ["USER", "PORT", "STATE", "MEMORY", "IMAGE"]
+    assert listed[0].split() == ["USER", "PORT", "STATE", "MEMORY", "DISK", "IMAGE"]
     assert any(line.split()[:3] == ["alice", str(alice.port), "active"] for line in listed)
 
 
@@ -158,16 +158,16 @@ def test_remove_keeps_the_data_and_purge_deletes_it(host, add):
     assert host.container(dave.container) is None
     assert host.exec("systemctl", "is-enabled", dave.unit, check=False).returncode != 0
     assert host.exec("test", "-e", "/etc/wormhole/people/dave.toml", check=False).returncode
-    volumes = host.exec("docker", "volume", "ls", "--quiet").stdout.split()
-    assert {"wormhole-home-dave", "wormhole-hostkeys-dave"} <= set(volumes)
+    assert "dave.img" in host.exec("ls", "/var/lib/wormhole/disks").stdout.split()
 
     again = add("dave")
     assert host_key(host.ip, again.port) == fingerprint
     assert ssh(host.ip, again.port, again.key, "cat ~/work").stdout == "mine\n"
 
-    host.unitgen("remove", "dave", "--purge", "--yes")
-    volumes = host.exec("docker", "volume", "ls", "--quiet").stdout.split()
-    assert not {"wormhole-home-dave", "wormhole-hostkeys-dave"} & set(volumes)
+    said = host.unitgen("remove", "dave", "--purge", "--yes").stdout
+    assert "deleted: /var/lib/wormhole/disks/dave, /var/lib/wormhole/disks/dave.img" in said
+    disks = host.exec("ls", "/var/lib/wormhole/disks").stdout.split()
+    assert not [e for e in disks if e == "dave" or e.startswith("dave.")]
 
 
 def test_a_stopped_engine_is_a_clear_error_that_changes_nothing(host, make_key):
