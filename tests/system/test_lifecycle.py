@@ -36,7 +36,7 @@ def engine_state(host) -> tuple:
     """What a refused command must leave as it was: files, disks, volumes, containers."""
     files = host.sh("find /etc/wormhole /etc/systemd/system -type f -print0 | sort -z | "
                     "xargs -0 sha256sum").stdout
-    disks = host.sh(f"ls -l --time-style=+%s.%N {DISKS}").stdout
+    disks = host.exec("ls", "-1", DISKS).stdout  # the running disks' own times move
     volumes = host.exec("docker", "volume", "ls", "--quiet").stdout
     containers = host.exec("docker", "ps", "--all", "--format",
                            "{{.Names}} {{.Image}} {{.CreatedAt}}").stdout
