@@ -18,6 +18,7 @@ SAFE = {
     "keys": re.compile(r".*", re.DOTALL),
 }
 
+
 def _breaks(text: str) -> bool:
     return any(unicodedata.category(c) in BREAKS for c in text)
 
