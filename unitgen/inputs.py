@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from unitgen import hostpath, keys, registry
-from unitgen.errors import BadInput
+from unitgen.errors import BadInput, Failed
 from unitgen.files import write_atomic
 
 KEY_FILE_LIMIT = 64 << 10  # bytes: room for hundreds of keys
@@ -51,7 +51,11 @@ def people_file(path: Path) -> registry.PeopleFile:
 def write_out(path: Path, text: str) -> None:
     """Write what --out names: a new file or a plain file replaced whole."""
     check_out(path)
-    write_atomic(hostpath.inside(path).absolute(), text)
+    try:
+        write_atomic(hostpath.inside(path).absolute(), text)
+    except OSError as problem:
+        raise Failed(f"cannot write --out {path}: {problem.strerror}; give a path unitgen "
+                     "may write") from None
 
 
 def check_out(path: Path) -> None:
