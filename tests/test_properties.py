@@ -20,11 +20,8 @@ The other half: a config drawn from valid values only is taken by every command
 (test_a_valid_config_is_taken), as are valid command lines (cli_case's `valid`).
 
 Besides the search: KNOWN holds the smallest case of each class issue 15 names, run every
-time. KNOWN_OPEN and the tests marked xfail(strict=True) are classes found that need a change
-outside what this harness's fixes touched (timespec.py, the Butane sink, the templates): each
-fails now, and turns the run red once fixed, to be moved into KNOWN. The last tests show that
-the checks pass a benign host and catch each kind of injection, so that a green run means
-something.
+time. The last tests show that the checks pass a benign host and catch each kind of
+injection, so that a green run means something.
 
 UNITGEN_PROPERTY_SCALE=10 runs ten times as many examples; UNITGEN_PROPERTY_SHRINK=1 shrinks a
 failing example to the smallest one before reporting it.
@@ -39,6 +36,7 @@ import json
 import os
 import re
 import resource
+import shlex
 import shutil
 import stat
 import struct
@@ -601,6 +599,14 @@ def template_id(path: str) -> str:
 SPACED_KEYS = {"OnCalendar", "RandomizedDelaySec", "ListenStream"}
 
 
+def _words(value: str) -> list[str]:
+    """A value's words as systemd splits a command line: quotes keep a word together."""
+    try:
+        return shlex.split(value)
+    except ValueError:
+        return value.split()
+
+
 def unit_shape(text: str) -> list[tuple]:
     """Sections, keys and the number of words of each value, in order, as systemd reads
     them (continued lines joined); a line that is neither is kept whole. A space in a value
@@ -621,7 +627,7 @@ def unit_shape(text: str) -> list[tuple]:
             continue
         key, equals, value = line.partition("=")
         key = key.strip()
-        words = None if key in SPACED_KEYS else len(value.split())
+        words = None if key in SPACED_KEYS else len(_words(value))
         shape.append((section, key, words) if equals else (section, "?" + line))
     return shape
 
@@ -1229,7 +1235,7 @@ def test_a_valid_config_is_taken(boxes, proof):
            variant=st.sampled_from(["fcos", "flatcar"]))
     @budget(12)
     def check(table, variant):
-        if several_days(table):  # see KNOWN_OPEN["zincati-window-of-several-days"]
+        if several_days(table) and variant == "flatcar":
             table["update_window"] = "Sun 03:00 2h"
         config_case(boxes, proof, None, table, CONFIG_STEPS, variant, must_pass=True)
 
@@ -1686,6 +1692,12 @@ def _registry_file(**table: object) -> bytes:
 
 # The classes of issue 15, each as its smallest case, run every time besides the search.
 KNOWN = {
+    "calendar-with-unicode-digits": (config_case, {"backup_schedule": "*-*-* \u0660\u0663:00"},
+                                     [], "fcos"),
+    "zincati-window-of-several-days": (config_case, {"update_window": "Sat,Sun 02:30 90min"},
+                                       ["provision"], "fcos", True),
+    "zincati-window-of-every-day": (config_case, {"update_window": "* 00:00 30min"},
+                                    ["provision"], "fcos", True),
     "zone-id-in-publish_address": (config_case, {"publish_address": "fe80::1%x\nEvil=1"},
                                    ["add bob --on-demand"], "fcos"),
     "zone-id-in-egress_allow": (config_case, {"egress": "allowlist", "egress_allow": [
@@ -1739,30 +1751,6 @@ KNOWN = {
 @pytest.mark.parametrize("name", KNOWN)
 def test_known_case(boxes, proof, template, name):
     case, *args = KNOWN[name]
-    case(boxes, proof, template, *args)
-    proof.finish()
-
-
-# Classes found that need a change outside the files this harness's fixes could touch; each
-# fails until it is fixed (then xfail's strict turns it red: move it into KNOWN).
-KNOWN_OPEN = {
-    # timespec.COMPONENT and WINDOW match \d without re.ASCII: Arabic-Indic digits pass, and
-    # systemd (OnCalendar=) and Zincati refuse them.
-    "calendar-with-unicode-digits": (config_case, {"backup_schedule": "*-*-* \u0660\u0663:00"},
-                                     [], "fcos"),
-    # butane/host/zincati.toml writes the ", " between days as {{ ... }}, an expression, so
-    # the script guard refuses it: a window of more than one day, or *, is refused on fcos.
-    "zincati-window-of-several-days": (config_case, {"update_window": "Sat,Sun 02:30 90min"},
-                                       ["provision"], "fcos", True),
-    "zincati-window-of-every-day": (config_case, {"update_window": "* 00:00 30min"},
-                                    ["provision"], "fcos", True),
-}
-
-
-@pytest.mark.xfail(strict=True, reason="a class still open, see KNOWN_OPEN")
-@pytest.mark.parametrize("name", KNOWN_OPEN)
-def test_known_open_case(boxes, proof, template, name):
-    case, *args = KNOWN_OPEN[name]
     case(boxes, proof, template, *args)
     proof.finish()
 
@@ -1866,9 +1854,6 @@ def butane_defect(config: dict) -> bool:
         map(YAML_TROUBLE.search, others))) or any(ord(c) > 0xFFFF for c in "".join(login))
 
 
-@pytest.mark.xfail(strict=True, reason="provision.butane writes the admin's keys with tojson, "
-                   "which escapes a character beyond U+FFFF as a surrogate pair, and YAML "
-                   "(libyaml, and Go's yaml that butane uses) refuses those")
 def test_butane_carries_any_admin_key_comment(tmp_path):
     key = tmp_path / "admin.pub"
     key.write_text(key_line(5, "me \U0001f600") + "\n")
@@ -1877,9 +1862,6 @@ def test_butane_carries_any_admin_key_comment(tmp_path):
     assert from_butane(done.out, "fcos")["users"] == [("core", [key_line(5, "me \U0001f600")])]
 
 
-@pytest.mark.xfail(strict=True, reason="provision.yaml_block writes any text as a literal "
-                   "block split with str.splitlines(): YAML cannot hold C1 control characters "
-                   "there, and splitlines() also breaks at U+0085, U+2028 and U+2029")
 @pytest.mark.parametrize("value", ["a\x96b", "a\u2028b"])
 def test_butane_carries_what_toml_holds(value):
     """A value that no template writes, unchecked, still reaches the TOML records; the
@@ -1894,8 +1876,6 @@ def test_butane_carries_what_toml_holds(value):
     assert from_butane(text, "fcos")["files"][CONFIG][0] == files[CONFIG].text
 
 
-@pytest.mark.xfail(strict=True, reason="units/wormhole-backup@.service writes backup_dir "
-                   "unquoted on its Exec lines, and the unit guard lets spaces through")
 def test_an_unchecked_backup_dir_is_one_argument():
     """backup_dir is the one value of a unit written on a command line outside sh: with a
     space it would give `install` and `docker run` more arguments."""
