@@ -4,8 +4,8 @@ placement of people onto hosts, the moves against the lock, and the lock file. P
 Weighted rendezvous hashing: each (host, person) pair scores -w / ln(u), u in (0, 1) from
 blake2b of the two names, w the host's weight (its capacity in people of the fleet's default
 memory). A person's best host is the one that scores highest, so adding a host takes exactly
-the people whose best it becomes (w / the sum of weights of them, on average) and removing
-one moves only its people; no other pair changes score. The scores are computed in decimal,
+the people whose best it becomes (on average its share, w over the sum of the weights) and
+removing one moves only its people; no other pair changes score. The scores are computed in decimal,
 whose ln is correctly rounded, so every machine gets the same digits and the same placement.
 
 When capacity binds, pairs are taken in one global order: pins, then each locked person with
@@ -13,10 +13,11 @@ their locked host, then every pair; within each tier the highest score first, th
 A pair is taken when the person has no host yet and the host has room, so a person spills
 down their own ranks. The order depends on nothing but names and weights, so input order
 cannot matter; taking locked pairs first keeps everyone whose host still exists and has room
-in place, so only new people, the people of removed or shrunk hosts, and pins move. With
-people capacities the untiered order gives the one stable assignment (no person and host
-both prefer each other to what they got), so a new host displaces people only along short
-chains.
+in place, so only new people, the people of removed or shrunk hosts, and changed pins or
+labels move. With people capacities the untiered order gives the one stable assignment (no
+person and host both prefer each other to what they got): a new host takes those who prefer
+it, and only the places they free let anyone else move. A rebalance drops the lock tier,
+which gives the placement from scratch.
 
 A person's `labels` restrict them to hosts that carry every one (a GPU host, a region). That
 is all the labels do: a filter on the candidates, which keeps every rendezvous property on
