@@ -50,8 +50,9 @@ def name(value: str, where: str = "") -> str:
     return value
 
 
-def memory(value: str, where: str = "--memory") -> str:
-    """A size such as 512M or 1G, in the canonical form 512M / 1G."""
+def memory(value: str, where: str = "--memory", low: int = MIN_MEMORY,
+           high: int = MAX_MEMORY) -> str:
+    """A size such as 512M or 1G, in the canonical form 512M / 1G, from low to high bytes."""
     match = SIZE.fullmatch(str(value).strip())
     if not match:
         raise BadInput(
@@ -59,8 +60,9 @@ def memory(value: str, where: str = "--memory") -> str:
         )
     number, unit = int(match[1]), match[2].upper()
     size = number << (10 * (SIZE_UNITS.index(unit) + 1) if unit else 0)
-    if not MIN_MEMORY <= size <= MAX_MEMORY:
-        raise BadInput(f"{where}: {value!r} is outside 64M to 1T; give a size in that range")
+    if not low <= size <= high:
+        raise BadInput(f"{where}: {value!r} is outside {size_text(low)} to {size_text(high)}; "
+                       "give a size in that range")
     return size_text(size)
 
 
