@@ -170,6 +170,20 @@ def egress_rule(text: str, where: str) -> Egress:
     return Egress(str(net), number, proto, net.version)
 
 
+def source(value: object, where: str) -> str:
+    """An address or network allowed to reach the workspace ports, such as 10.0.0.1 or
+    10.0.0.0/24; never with a zone."""
+    text = _str(value, where)
+    try:
+        if "%" in text:
+            raise ValueError("a zone")
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise BadInput(f"{where}: {value!r} is not an address or network; give one such as "
+                       "10.0.0.1 or 10.0.0.0/24") from None
+    return text
+
+
 def _list(check):
     def each(value: object, where: str) -> tuple:
         if not isinstance(value, list):
@@ -266,6 +280,7 @@ SETTINGS = {
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
+    "allow_from": _list(source),
     "cli_image": lambda v, at: image(_str(v, at), at),
     "update_window": update_window,
     "forwarding": _choice(access.FORWARDING),
