@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 from tests.helpers import assert_message
 from unitgen import placement, validate
 from unitgen.errors import BadInput
-from unitgen.placement import FleetHost, FleetPerson, Move, dump_lock, load_lock, place, ranks
+from unitgen.placement import (
+    FleetHost,
+    FleetPerson,
+    Locked,
+    Move,
+    dump_lock,
+    load_lock,
+    place,
+    ranks,
+)
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -215,63 +224,75 @@ def test_with_a_lock_lowering_a_capacity_moves_only_the_overflow():
 
 def test_lock_file_is_byte_identical_and_reads_back():
     result = place(THREE, [person(n) for n in reversed(NAMES)])
-    text = dump_lock(result)
-    assert text == dump_lock(dict(reversed(result.assignment)))
+    entries = {name: Locked(at, 2200 + n) for n, (name, at) in enumerate(result.assignment)}
+    text = dump_lock(entries)
+    assert text == dump_lock(dict(reversed(entries.items())))
     assert text == GOLDEN_LOCK
-    assert load_lock(text, "people.lock") == result.host_of()
+    assert load_lock(text, "people.lock") == entries
+    assert {n: at.host for n, at in load_lock(text, "people.lock").items()} == result.host_of()
     assert tomllib.loads(text)["version"] == 1
 
 
 GOLDEN_LOCK = """\
-# unitgen fleet lock: the host of each person, as `unitgen fleet apply` last left them.
+# unitgen fleet lock: the host and port of each person, as `unitgen fleet apply` last left them.
 # Generated; do not edit. Keep it next to the people file, under version control.
 # Nobody moves unless `unitgen fleet plan` lists the move and `unitgen fleet apply` makes it.
 
 version = 1
 
 [people]
-alice = "h2"
-bob = "h3"
-carol = "h3"
-dave = "h3"
-erin = "h3"
-frank = "h3"
-grace = "h3"
-heidi = "h3"
-ivan = "h2"
-judy = "h2"
+alice = { host = "h2", port = 2200 }
+bob = { host = "h3", port = 2201 }
+carol = { host = "h3", port = 2202 }
+dave = { host = "h3", port = 2203 }
+erin = { host = "h3", port = 2204 }
+frank = { host = "h3", port = 2205 }
+grace = { host = "h3", port = 2206 }
+heidi = { host = "h3", port = 2207 }
+ivan = { host = "h2", port = 2208 }
+judy = { host = "h2", port = 2209 }
 """
 
 LOCK = "people.lock"
+TABLE = ("people is not a table; give [people] with one NAME = { host = \"HOST\", port = N } "
+         "line each")
+ENTRY = "take the lock back from version control"
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("version = 1\n[people]\nalice = \"h1\"\nalice = \"h2\"\n",
+    ("version = 1\n[people]\nalice = { host = \"h1\", port = 2200 }\nalice = \"h2\"\n",
      "people.lock: not valid TOML (Cannot overwrite a value (at line 4, column 13)); fix the "
      "file or take it back from version control"),
-    ("version = 1\npeople = [\"alice\"]\n",
-     "people.lock: people is not a table; give [people] with one NAME = \"HOST\" line each"),
-    ("version = 1\n",
-     "people.lock: people is not a table; give [people] with one NAME = \"HOST\" line each"),
+    ("version = 1\npeople = [\"alice\"]\n", f"people.lock: {TABLE}"),
+    ("version = 1\n", f"people.lock: {TABLE}"),
     ("version = 2\n[people]\n",
      "people.lock: version = 2 is not 1; use the unitgen that wrote this lock"),
     ("[people]\n", "people.lock: version = None is not 1; use the unitgen that wrote this lock"),
     ("version = 1\nhosts = 3\n[people]\n",
      "people.lock: unknown key 'hosts'; a lock holds version and [people] only"),
-    ("version = 1\n[people]\nAlice = \"h1\"\n",
+    ("version = 1\n[people]\nAlice = { host = \"h1\", port = 2200 }\n",
      "people.lock: [people]: user name 'Alice' is not allowed; use lowercase letters, digits, "
      "'-' and '_', starting with a letter (e.g. alice)"),
-    ("version = 1\n[people]\nroot = \"h1\"\n",
+    ("version = 1\n[people]\nroot = { host = \"h1\", port = 2200 }\n",
      "people.lock: [people]: user name 'root' is reserved; choose another name"),
-    ("version = 1\n[people]\nalice = \"H 1\"\n",
-     "people.lock: people.alice: host name 'H 1' is not allowed; use lowercase letters, digits, "
-     "'-' and '_', starting with a letter (e.g. h1)"),
-    ("version = 1\n[people]\nalice = 3\n",
-     "people.lock: people.alice = 3 is not a string; give it in quotes"),
-    ("version = 1\n[people.alice]\nhost = \"h1\"\n",
-     "people.lock: people.alice = {'host': 'h1'} is not a string; give it in quotes"),
+    ("version = 1\n[people]\nalice = { host = \"H 1\", port = 2200 }\n",
+     "people.lock: people.alice: host: host name 'H 1' is not allowed; use lowercase letters, "
+     "digits, '-' and '_', starting with a letter (e.g. h1)"),
+    ("version = 1\n[people]\nalice = { host = 3, port = 2200 }\n",
+     "people.lock: people.alice: host = 3 is not a string; give it in quotes"),
+    ("version = 1\n[people]\nalice = \"h1\"\n",
+     f"people.lock: people.alice = 'h1' is not {{ host = \"HOST\", port = N }}; {ENTRY}"),
+    ("version = 1\n[people]\nalice = { host = \"h1\" }\n",
+     f"people.lock: people.alice = {{'host': 'h1'}} is not {{ host = \"HOST\", port = N }}; "
+     f"{ENTRY}"),
+    ("version = 1\n[people]\nalice = { host = \"h1\", port = 22 }\n",
+     f"people.lock: people.alice: port = 22 is not a port from 1025 to 65535; {ENTRY}"),
+    ("version = 1\n[people]\nalice = { host = \"h1\", port = 2200 }\n"
+     "bob = { host = \"h2\", port = 2200 }\n",
+     f"people.lock: port 2200 is both alice's and bob's; {ENTRY}"),
 ], ids=["duplicate", "people-list", "no-people", "version-2", "no-version", "unknown-key",
-        "bad-person", "reserved-person", "bad-host", "host-number", "host-table"])
+        "bad-person", "reserved-person", "bad-host", "host-number", "host-string", "no-port",
+        "low-port", "port-twice"])
 def test_lock_refusals(text, message):
     assert refused(load_lock, text, LOCK) == message
     assert_message(message)
@@ -474,7 +495,7 @@ def test_same_input_in_any_order_gives_the_same_placement(case, data):
                     shuffled_lock, where=WHERE)
     assert again == first
     if isinstance(first, placement.Placement):
-        assert dump_lock(first) == dump_lock(again)
+        assert first.assignment == again.assignment
 
 
 @FAST
@@ -579,7 +600,8 @@ def test_rebalance_is_the_placement_from_scratch(case, data):
 
 @FAST
 @given(st.dictionaries(USERS, st.sampled_from(["h1", "h2", "web-3", "db_4"]), max_size=30))
-def test_lock_round_trips_byte_identically(lock):
+def test_lock_round_trips_byte_identically(hosts):
+    lock = {name: Locked(at, 2200 + n) for n, (name, at) in enumerate(sorted(hosts.items()))}
     text = dump_lock(lock)
     assert load_lock(text, LOCK) == lock
     assert dump_lock(load_lock(text, LOCK)) == text

@@ -32,8 +32,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
-import tomli_w
-
 from unitgen import validate
 from unitgen.errors import BadInput
 from unitgen.model import size_bytes, size_text
@@ -49,7 +47,7 @@ DNS = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a
                  r"[a-z0-9])?)*", re.IGNORECASE | re.ASCII)
 LOCK_VERSION = 1
 LOCK_HEADER = """\
-# unitgen fleet lock: the host of each person, as `unitgen fleet apply` last left them.
+# unitgen fleet lock: the host and port of each person, as `unitgen fleet apply` last left them.
 # Generated; do not edit. Keep it next to the people file, under version control.
 # Nobody moves unless `unitgen fleet plan` lists the move and `unitgen fleet apply` makes it.
 """
@@ -369,16 +367,26 @@ def _reason(name: str, lock: dict[str, str], by_host: dict[str, FleetHost],
 
 # ---- the lock file ----------------------------------------------------------------------
 
-def dump_lock(placement: Placement | Mapping[str, str]) -> str:
-    """The lock file's text, byte-identical for the same placement. A mapping person -> host
-    records what an interrupted apply actually did."""
-    hosts_of = placement.host_of() if isinstance(placement, Placement) else placement
-    return LOCK_HEADER + "\n" + tomli_w.dumps({"version": LOCK_VERSION,
-                                               "people": dict(sorted(hosts_of.items()))})
+@dataclass(frozen=True)
+class Locked:
+    """Where a person is: their host, and their port, which is theirs across the fleet so
+    that their ssh line never changes."""
+
+    host: str
+    port: int
 
 
-def load_lock(text: str, where: str) -> dict[str, str]:
-    """person -> host from a lock file's text."""
+def dump_lock(entries: Mapping[str, Locked]) -> str:
+    """The lock file's text, byte-identical for the same entries: one line per person, so a
+    move is a one-line diff. Names and hosts are checked names, so they need no quoting."""
+    lines = [f'{name} = {{ host = "{at.host}", port = {at.port} }}'
+             for name, at in sorted(entries.items())]
+    return LOCK_HEADER + f"\nversion = {LOCK_VERSION}\n\n[people]\n" + "".join(
+        f"{line}\n" for line in lines)
+
+
+def load_lock(text: str, where: str) -> dict[str, Locked]:
+    """person -> (host, port) from a lock file's text."""
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as problem:
@@ -394,8 +402,25 @@ def load_lock(text: str, where: str) -> dict[str, str]:
     people = table.get("people")
     if not isinstance(people, dict):
         raise BadInput(f"{where}: people is not a table; give [people] with one "
-                       "NAME = \"HOST\" line each")
-    for name, at in people.items():
+                       "NAME = { host = \"HOST\", port = N } line each")
+    found, holders = {}, {}
+    for name, entry in people.items():
         validate.name(name, f"{where}: [people]")
-        host_name(_text(at, f"{where}: people.{name}"), f"{where}: people.{name}")
-    return dict(sorted(people.items()))
+        found[name] = _locked(entry, f"{where}: people.{name}")
+        port = found[name].port
+        if port in holders:
+            raise BadInput(f"{where}: port {port} is both {holders[port]}'s and {name}'s; take "
+                           "the lock back from version control")
+        holders[port] = name
+    return dict(sorted(found.items()))
+
+
+def _locked(entry: object, where: str) -> Locked:
+    if not isinstance(entry, dict) or set(entry) != {"host", "port"}:
+        raise BadInput(f"{where} = {entry!r} is not {{ host = \"HOST\", port = N }}; take the "
+                       "lock back from version control")
+    port = entry["port"]
+    if not isinstance(port, int) or isinstance(port, bool) or not 1025 <= port <= 65535:
+        raise BadInput(f"{where}: port = {port!r} is not a port from 1025 to 65535; take the "
+                       "lock back from version control")
+    return Locked(host_name(_text(entry["host"], f"{where}: host"), f"{where}: host"), port)
