@@ -62,7 +62,7 @@ def test_allow_from_lets_only_those_sources_reach_the_workspaces_and_loads():
     assert "-A WORMHOLE-FORWARD -s 10.0.0.1/32 -o wormhole0 -p tcp --dport 22 -j RETURN" in v4
     assert "-A WORMHOLE-INPUT -p tcp --dport 2022 -j RETURN" in v4  # an admin port
     assert [line for line in v4.splitlines() if "--dport 2200" in line or
-            "--dport 22 -j RETURN" in line and "FORWARD" in line] == [
+            ("--dport 22 -j RETURN" in line and "FORWARD" in line)] == [
         "-A WORMHOLE-INPUT -s 10.0.0.1/32 -p tcp --dport 2200 -j RETURN",
         "-A WORMHOLE-FORWARD -s 10.0.0.1/32 -o wormhole0 -p tcp --dport 22 -j RETURN"]
     assert "-s 2001:db8::/64 -p tcp --dport 2200" in v6 and "10.0.0.1" not in v6
