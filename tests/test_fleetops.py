@@ -54,8 +54,10 @@ class FakeFleet:
             self.files[(host, words[6:])] = data
         elif words.startswith("unitgen backup "):
             return Done(0, self.backup(host, words.split()[2:]), "")
-        elif words.startswith("cat "):
+        elif words.startswith("cat ") and (host, words[4:]) in self.files:
             return Done(0, self.files[(host, words[4:])], "")
+        elif words.startswith("cat "):
+            return Done(1, b"", f"cat: {words[4:]}: No such file or directory\n")
         elif words.startswith("keyscan ") and self.answering:
             return Done(0, f"{argv[-1]} {self.key}\n".encode(), "")
         elif words.startswith("keyscan "):
@@ -118,7 +120,9 @@ def test_a_move_runs_its_steps_in_order_and_writes_the_lock_once(tmp_path):
     assert result.leftovers == []
     assert writes == [result.state]
     assert fake.calls == [
-        ("gw", "write /etc/hosts"),                                       # the door, as locked
+        ("gw", "cat /etc/hosts"),                                         # the door, as locked
+        ("gw", "write /etc/hosts"),
+        ("gw", "cat /etc/wormhole/gateway/authorized_keys"),
         ("gw", "write /etc/wormhole/gateway/authorized_keys"),
         ("h1", "systemctl stop wormhole@alice.service"),                  # 1 the last backup
         ("h1", "unitgen backup alice"),
@@ -132,8 +136,9 @@ def test_a_move_runs_its_steps_in_order_and_writes_the_lock_once(tmp_path):
         ("h2", f"unitgen restore alice {ARCHIVE} --no-backup"),
         ("h2", "systemctl start wormhole@alice.service"),
         ("gw", "keyscan h2:2200"),                                        # 3 the check
-        ("gw", "write /etc/hosts"),                                       # 4 the switch
-        ("gw", "write /etc/wormhole/gateway/authorized_keys"),
+        ("gw", "cat /etc/hosts"),                                         # 4 the switch
+        ("gw", "write /etc/hosts"),
+        ("gw", "cat /etc/wormhole/gateway/authorized_keys"),              # (the keys stay)
         ("h1", "unitgen remove alice --no-backup --purge --yes")]         # 5 the source
     assert "10.0.0.12 alice.wormhole" in fake.door()
     # the file the target registers alice from: her values and her fleet port
@@ -240,7 +245,8 @@ def test_a_newcomer_is_added_started_checked_then_let_in(tmp_path):
     assert fake.on("h1") == ["write /var/lib/wormhole/fleet/carol.toml",
                              "unitgen add --from /var/lib/wormhole/fleet/carol.toml",
                              "systemctl start wormhole-proxy@carol.socket"]
-    assert fake.on("gw")[2:] == ["keyscan h1:2201", "write /etc/hosts",
+    assert fake.on("gw")[4:] == ["keyscan h1:2201", "cat /etc/hosts", "write /etc/hosts",
+                                 "cat /etc/wormhole/gateway/authorized_keys",
                                  "write /etc/wormhole/gateway/authorized_keys"]
     assert writes == [result.state]
 
@@ -277,15 +283,20 @@ def test_leavers_then_moves_then_newcomers(tmp_path):
 def test_the_gateway_is_put_in_step_with_the_lock_before_any_move(tmp_path):
     fake = FakeFleet()
     run_apply(fake, tmp_path, text({"h1": 10}, ["alice"]), {"alice": Locked("h1", 2200)})
-    assert fake.calls == [("gw", "write /etc/hosts"),
+    assert fake.calls == [("gw", "cat /etc/hosts"), ("gw", "write /etc/hosts"),
+                          ("gw", "cat /etc/wormhole/gateway/authorized_keys"),
                           ("gw", "write /etc/wormhole/gateway/authorized_keys")]
+    fake.calls.clear()
+    run_apply(fake, tmp_path, text({"h1": 10}, ["alice"]), {"alice": Locked("h1", 2200)})
+    assert fake.calls == [("gw", "cat /etc/hosts"),  # in step: read, not written
+                          ("gw", "cat /etc/wormhole/gateway/authorized_keys")]
 
 
 def test_an_unreachable_gateway_stops_apply_before_anything_moves(tmp_path):
     fake = FakeFleet(fail=lambda at, words, data: at == "gw")
     message, writes = run_apply(fake, tmp_path)
     assert_message(message, "writing /etc/hosts on 10.0.0.1: injected failure")
-    assert writes == [] and [at for at, _ in fake.calls] == ["gw"]
+    assert writes == [] and [at for at, _ in fake.calls] == ["gw", "gw"]
 
 
 # ---- the transport -----------------------------------------------------------------------

@@ -178,11 +178,13 @@ class Remote:
                      "its backup's")
 
     def switch(self, state: Mapping[str, Locked]) -> None:
-        """The front door as `state` places everyone: the names and the jump user's keys."""
-        files = gateway_files(self.compiled, state)
+        """The front door as `state` places everyone: the names and the jump user's keys,
+        each written when it differs from the gateway's."""
+        files, address = gateway_files(self.compiled, state), self.compiled.fleet.gateway.address
         for path in (HOSTS, JUMP_KEYS):
-            self.write(self.compiled.fleet.gateway.address, path, files[path].text.encode(),
-                       0o644)
+            wanted = files[path].text.encode()
+            if self.transport.run(address, ["cat", "--", path]).stdout != wanted:
+                self.write(address, path, wanted, 0o644)
 
 
 # ---- the backups: today's tar archives, copied through the admin's machine ---------------
