@@ -233,7 +233,8 @@ def test_without_a_backup_a_lost_hosts_person_stays_in_the_lock(tmp_path):
     source = text({"h1": 10}, ["alice"])
     message, writes = run_apply(FakeFleet(), tmp_path, source, {"alice": Locked("h3", 2200)})
     assert_message(message, "alice: last backup failed (h3 is gone and there is no backup of "
-                            "alice to restore; see: unitgen fleet backup)")
+                            "alice to restore; see: unitgen fleet backup)",
+                   "alice stays in the lock on h3, which is gone")
     assert writes == []
 
 
@@ -255,7 +256,7 @@ def test_a_newcomer_that_does_not_answer_is_taken_off_with_their_data_kept(tmp_p
     source = text({"h1": 10}, ["carol"])
     fake = FakeFleet(answering=False)
     message, writes = run_apply(fake, tmp_path, source, {})
-    assert "carol: check it answers failed" in message
+    assert_message(message, "carol: check it answers failed", "carol is not let in yet")
     assert fake.on("h1")[-1] == "unitgen remove carol --no-backup"
     assert writes == []
 
@@ -297,6 +298,22 @@ def test_an_unreachable_gateway_stops_apply_before_anything_moves(tmp_path):
     message, writes = run_apply(fake, tmp_path)
     assert_message(message, "writing /etc/hosts on 10.0.0.1: injected failure")
     assert writes == [] and [at for at, _ in fake.calls] == ["gw", "gw"]
+
+
+def test_fleet_backup_copies_each_hosts_people_and_skips_a_lost_host(tmp_path):
+    plan = compiled(text({"h1": 10, "h2": 10}, ["alice", "bob", "carol"]),
+                    {"alice": Locked("h1", 2200), "bob": Locked("h2", 2201),
+                     "carol": Locked("h3", 2202)})
+    fake, said = FakeFleet(), []
+    copies = TarCopies(tmp_path, 2, "/b")
+    made = fleetops.backup(plan, Remote(fake, plan), copies, [], said.append)
+    assert sorted(made) == ["alice", "bob"]
+    assert ("h1", "unitgen backup alice") in fake.calls
+    assert ("h2", "unitgen backup bob") in fake.calls
+    assert said == [f"{n}: {tmp_path / n / f'{n}-{STAMP}.tar.gz'}" for n in ("alice", "bob")]
+    with pytest.raises(Exception) as caught:
+        fleetops.backup(plan, Remote(fake, plan), copies, ["carol"], said.append)
+    assert_message(str(caught.value), "carol's host h3 is not in the people file")
 
 
 # ---- the transport -----------------------------------------------------------------------

@@ -19,12 +19,12 @@ from unitgen.admission import Wanted
 from unitgen.errors import BadInput
 from unitgen.model import Artifact, Host, Person, Workspace, size_bytes
 from unitgen.placement import Locked, Move, Placement
-from unitgen.registry import FleetTables, PeopleFile
+from unitgen.registry import GATEWAY, FleetTables, PeopleFile
 from unitgen.render import environment
 
 SUFFIX = "wormhole"  # a person's stable name is NAME.wormhole
 JUMP_USER = "wormhole"  # the gateway's jump user (a reserved name, so never a person's)
-GATEWAY_FILE = "gateway"  # DIR/gateway.ign; no host may take the name (registry.GATEWAY)
+GATEWAY_FILE = GATEWAY  # DIR/gateway.ign: no host may take the name
 HOSTS = "/etc/hosts"
 JUMP_KEYS = f"{names.ETC}/gateway/authorized_keys"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/40-wormhole-gateway.conf"

@@ -294,9 +294,9 @@ class Applied:
     leftovers: list[str] = field(default_factory=list)
 
 
-def run_steps(person: str, where: str, steps: list[Step], say: Say) -> None:
+def run_steps(person: str, steps: list[Step], say: Say, then: str) -> None:
     """Each step in turn; on a failure, the undo of the failed step and of every step done
-    before it, last first."""
+    before it, last first. `then` says where that leaves the person."""
     done: list[Step] = []
     for step in steps:
         try:
@@ -308,8 +308,8 @@ def run_steps(person: str, where: str, steps: list[Step], say: Say) -> None:
                         back.undo()
                     except UnitgenError as also:
                         say(f"{person}: undoing {back.name} failed too: {also}")
-            raise Failed(f"{person}: {step.name} failed ({problem}); {person} works on "
-                         f"{where} as before; fix it and run unitgen fleet apply again") from None
+            raise Failed(f"{person}: {step.name} failed ({problem}); {then}; fix it and run "
+                         "unitgen fleet apply again") from None
         say(f"{person}: {step.name}: done")
         done.append(step)
 
@@ -355,9 +355,13 @@ class Apply:
         return Step("switch the front door", lambda: go(to), lambda: go(back))
 
     def move(self, move: Move) -> None:
-        steps = self.move_steps(move)
-        run_steps(move.person, move.source, steps[:-1], self.say)
-        self.cleanup(move.person, steps[-1])
+        name, steps = move.person, self.move_steps(move)
+        if self.address(move.source) is None:
+            run_steps(name, steps, self.say, f"{name} stays in the lock on {move.source}, "
+                      "which is gone")
+            return
+        run_steps(name, steps[:-1], self.say, f"{name} works on {move.source} as before")
+        self.cleanup(name, steps[-1])
 
     def move_steps(self, move: Move) -> list[Step]:
         """1 the last backup (the workspace stopped first, so that it is the last), 2 the
@@ -395,9 +399,8 @@ class Apply:
             Step("check it answers", lambda: remote.answers(target, port,
                                                             taken[name].host_key)),
             self.switch_step(name, Locked(move.target, port), c.before[name]),
-            Step("remove from the source", (lambda: remote.remove(
-                source, name, purge=True, final_backup=False)) if source is not None
-                 else (lambda: None)),
+            *([Step("remove from the source", lambda: remote.remove(
+                source, name, purge=True, final_backup=False))] if source is not None else []),
         ]
 
     def cleanup(self, name: str, step: Step) -> None:
@@ -422,18 +425,18 @@ class Apply:
             remote.add(target, name)
             remote.start(target, w)
 
-        run_steps(name, "no host yet", [
+        run_steps(name, [
             Step("add on the target", add, lambda: remote.clear(target, name, purge=False)),
             Step("check it answers", lambda: remote.answers(target, port, None)),
             self.switch_step(name, c.after[name], None),
-        ], self.say)
+        ], self.say, f"{name} is not let in yet")
 
     def leave(self, move: Move) -> None:
         """Someone who left the file: out of the door first, then removed from their host
         with a final backup, their data kept there (unitgen remove)."""
         name, source = move.person, self.address(move.source)
-        run_steps(name, move.source, [self.switch_step(name, None, self.compiled.before[name])],
-                  self.say)
+        run_steps(name, [self.switch_step(name, None, self.compiled.before[name])], self.say,
+                  f"{name} keeps their place on {move.source}")
         if source is not None:
             self.cleanup(name, Step("remove from the host", lambda: self.remote.remove(
                 source, name, purge=False, final_backup=True)))
@@ -448,14 +451,15 @@ def backup(compiled: Compiled, remote: Remote, repository: Repository, people: l
     unknown = sorted(set(people) - set(compiled.before))
     if unknown:
         raise BadInput(f"{unknown[0]} is not in the lock; see: unitgen fleet plan")
-    chosen = people or sorted(compiled.before)
+    hosts = {h.name for h in compiled.fleet.hosts}
+    gone = sorted(n for n in people if compiled.before[n].host not in hosts)
+    if gone:
+        raise BadInput(f"{gone[0]}'s host {compiled.before[gone[0]].host} is not in the people "
+                       "file, so it cannot be reached; run unitgen fleet apply to restore them")
+    chosen = people or sorted(n for n, at in compiled.before.items() if at.host in hosts)
     by_host: dict[str, list[str]] = {}
     for name in chosen:
         by_host.setdefault(compiled.before[name].host, []).append(name)
-    missing = sorted(h for h in by_host if h not in {x.name for x in compiled.fleet.hosts})
-    if missing:
-        raise BadInput(f"{missing[0]} is not in the people file, so it cannot be reached; "
-                       "run unitgen fleet apply to restore its people")
     made: dict[str, Backup] = {}
     with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
         found = {host: pool.submit(repository.take, remote, compiled.address(host), names)
