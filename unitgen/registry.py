@@ -123,7 +123,7 @@ def read_people_file(text: str, where: str) -> PeopleFile:
         raise BadInput(f"{where}: people is not a table; give one [people.NAME] table each")
     fleet = any(key in table for key in FLEET_TABLES)
     if fleet:
-        host = _fleet_host(table, host, at)
+        host = _fleet_host(table, host, at, where)
     entries = {name: (entry, f"{where}{_line(text, 'people', name)}: [people.{name}]")
                for name, entry in people.items()}
     wanted = [_wanted(name, entry, place, fleet) for name, (entry, place) in entries.items()]
@@ -138,13 +138,13 @@ def read_people_file(text: str, where: str) -> PeopleFile:
                                                                  at[GATEWAY]), people_of))
 
 
-def _fleet_host(table: dict, host: Host, at: dict[str, str]) -> Host:
+def _fleet_host(table: dict, host: Host, at: dict[str, str], where: str) -> Host:
     """The host every workspace host of a fleet starts from: the firewall is on, since it is
     what lets only the gateway in."""
     if "hosts" not in table or GATEWAY not in table:
         missing = "hosts.NAME" if "hosts" not in table else GATEWAY
-        raise BadInput(f"{at['hosts'].rpartition(': ')[0]}: a fleet needs [hosts.NAME] tables "
-                       f"and [gateway]; give [{missing}]")
+        raise BadInput(f"{where}: a fleet needs [hosts.NAME] tables and [gateway]; give "
+                       f"[{missing}]")
     if "firewall" in table and not host.firewall:
         raise BadInput(f"{at['firewall']}: a fleet's hosts let ssh in from the gateway only, "
                        "which is their firewall's work; drop enabled = false")
