@@ -5,6 +5,7 @@ tar copies, and status. No host and no ssh."""
 import hashlib
 import io
 import json
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -329,8 +330,26 @@ def test_ssh_runs_the_command_as_the_admin_with_sudo(monkeypatch):
 
 def test_ssh_quotes_what_the_remote_shell_reads():
     done = Ssh("core", ["echo"]).run("h", ["sh", "-c", fleetops.WRITE, "sh", "/etc", "hosts",
-                                          "644"], sudo=False)
-    assert done.text.startswith("core@h -- sh -c 'umask 077 && mkdir -p \"$1\"")
+                                          "644", "022"], sudo=False)
+    assert done.text.startswith("core@h -- sh -c 'umask \"$4\" && mkdir -p \"$1\"")
+    assert done.text.endswith(" sh /etc hosts 644 022\n")
+
+
+@pytest.mark.parametrize(("mode", "folders"), [(0o644, "755"), (0o600, "700")])
+def test_the_atomic_write_makes_the_file_and_its_folders(tmp_path, mode, folders):
+    class Local:
+        def run(self, address, argv, data=None, sudo=True, timeout=600):
+            done = subprocess.run(argv, input=data, capture_output=True)
+            return Done(done.returncode, done.stdout, done.stderr.decode())
+
+    plan = compiled(SOURCE, LOCKED)
+    target = tmp_path / "a" / "b" / "file"
+    Remote(Local(), plan).write("h", str(target), b"text\n", mode)
+    assert target.read_bytes() == b"text\n"
+    assert oct(target.stat().st_mode & 0o777)[2:] == f"{mode:o}"
+    assert {oct(p.stat().st_mode & 0o777)[2:] for p in (target.parent, target.parent.parent)} \
+        == {folders}
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file"]
 
 
 def test_ssh_without_a_client_is_one_line():

@@ -37,9 +37,10 @@ PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin"
 ABSENT = "there is no workspace named"  # what unitgen says of a person a host does not have
 INCOMING = "/var/lib/wormhole/fleet"  # where a host receives a one-person people file
 # A file written whole or not at all: a temporary name in the same folder, then a rename.
-WRITE = ('umask 077 && mkdir -p "$1" && cat > "$1/.$2.partial" && chmod "$3" "$1/.$2.partial"'
-         ' && mv -f "$1/.$2.partial" "$1/$2" && { command -v restorecon >/dev/null 2>&1 && '
-         'restorecon "$1/$2" || true; }')
+# Folders it makes are made with umask $4 (sshd reads the gateway's keys as the jump user).
+WRITE = ('umask "$4" && mkdir -p "$1" && umask 077 && cat > "$1/.$2.partial" && '
+         'chmod "$3" "$1/.$2.partial" && mv -f "$1/.$2.partial" "$1/$2" && '
+         '{ command -v restorecon >/dev/null 2>&1 && restorecon "$1/$2" || true; }')
 
 
 # ---- the transport: the admin's own ssh --------------------------------------------------
@@ -110,8 +111,11 @@ class Remote:
                          f"unitgen {args[0]}")
 
     def write(self, address: str, path: str, data: bytes, mode: int = 0o600) -> None:
+        """`path` on the host, written whole or not at all; its folder, if made, is private
+        unless the file is readable by all."""
         folder, _, name = path.rpartition("/")
-        self.call(address, ["sh", "-c", WRITE, "sh", folder, name, f"{mode:o}"],
+        self.call(address, ["sh", "-c", WRITE, "sh", folder, name, f"{mode:o}",
+                            "022" if mode & 0o004 else "077"],
                   f"writing {path}", data)
 
     def read(self, address: str, path: str) -> bytes:
