@@ -44,6 +44,15 @@ def read_keys(paths: list[Path]) -> tuple[keys.PublicKey, ...]:
 
 
 def people_file(path: Path) -> registry.PeopleFile:
+    """A people file of one host."""
+    found = any_people_file(path)
+    if found.fleet is not None:
+        raise BadInput(f"{path} describes a fleet ([hosts.NAME] and [gateway]); use the unitgen "
+                       "fleet commands, such as unitgen fleet ignition")
+    return found
+
+
+def any_people_file(path: Path) -> registry.PeopleFile:
     return registry.read_people_file(read_text(path, "people file", PEOPLE_FILE_LIMIT),
                                      str(path))
 

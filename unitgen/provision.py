@@ -37,12 +37,17 @@ def target(people: PeopleFile | None, registered: Host | None,
         host, admin = admission.admit(people.host, people.wanted), people.admin
     else:
         host, admin = registered, Admin()
+    return host, with_keys(admin, admin_keys)
+
+
+def with_keys(admin: Admin, admin_keys: tuple[PublicKey, ...]) -> Admin:
+    """The admin with `admin_keys` joined to their own; a host cannot go without one."""
     keys = (*admin.keys, *admin_keys)
     if not keys:
         raise BadInput("the host needs its admin's key; give --admin-key KEYFILE or keys in "
                        "the people file's [admin] table")
     check_unique(list(keys))
-    return host, replace(admin, keys=keys)
+    return replace(admin, keys=keys)
 
 
 def unpullable(host: Host) -> list[str]:
@@ -52,14 +57,20 @@ def unpullable(host: Host) -> list[str]:
     return sorted(image for image in images if pull_policy(image) == "never")
 
 
-def ignition(files: dict[str, Artifact], admin: Admin, spec: str) -> str:
-    """The Ignition config (JSON) that writes every file and link and the admin's login."""
+NOLOGIN = "/usr/sbin/nologin"
+
+
+def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
+             system_users: tuple[str, ...] = ()) -> str:
+    """The Ignition config (JSON) that writes every file and link and the admin's login;
+    `system_users` get an account with no shell (the gateway's jump user)."""
     butane_version(spec, "fcos")
     entries = sorted(files.items())
+    users = [{"name": admin.user, "sshAuthorizedKeys": [key.line for key in admin.keys]}]
+    users += [{"name": name, "system": True, "shell": NOLOGIN} for name in system_users]
     config = {
         "ignition": {"version": spec},
-        "passwd": {"users": [{"name": admin.user,
-                              "sshAuthorizedKeys": [key.line for key in admin.keys]}]},
+        "passwd": {"users": users},
         "storage": {
             "files": [
                 {"path": path, "mode": file.mode, "overwrite": True,
@@ -109,11 +120,12 @@ def yaml_block(text: str) -> str:
 
 
 def butane(files: dict[str, Artifact], admin: Admin, variant: str, spec: str,
-           people: int) -> str:
+           people: int, system_users: tuple[str, ...] = ()) -> str:
     """The same config as a Butane config (YAML), for admins who keep Butane sources."""
     templates = environment("butane")
     templates.filters["block"] = yaml_block
     templates.filters["quoted"] = yaml_quoted
     return templates.get_template("config.bu.j2").render(
         files=sorted(files.items()), admin=admin, variant=variant,
-        version=butane_version(spec, variant), people=people)
+        version=butane_version(spec, variant), people=people, system_users=system_users,
+        nologin=NOLOGIN)
