@@ -215,6 +215,8 @@ CONFIG_VALID = {
     "update_window": st.sampled_from(WINDOWS),
     "forwarding": st.sampled_from(["none", "loopback"]),
     "key_policy": st.sampled_from(["any", "hardware"]),
+    "allow_from": st.lists(st.sampled_from(["10.0.0.1", "192.0.2.9", "2001:db8::1"]),
+                           max_size=2, unique=True),
 }
 CONFIG_NASTY = {
     "image": st.sampled_from(["-x/y", "--privileged", "wormhole:latest -v /:/h", "a" * 300,
@@ -239,6 +241,9 @@ CONFIG_NASTY = {
     "update_window": st.sampled_from(BAD_WINDOWS),
     "forwarding": st.sampled_from(["None", "all", "loopback\n", "", "remote"]),
     "key_policy": st.sampled_from(["Hardware", "hardware\n", "", "sk"]),
+    "allow_from": st.lists(st.one_of(zoned(), st.sampled_from(
+        ["10.0.0.0/8", "0.0.0.0 -j ACCEPT", "-A INPUT", "10.0.0.1\n", ""])), min_size=1,
+        max_size=2),
 }
 INT_RANGES = {"pids": (32, 4_194_304), "port_min": (1025, 65535), "port_max": (1025, 65535),
               "backup_keep": (1, 1000), "upgrade_batch": (1, 1000), "start_lanes": (1, 64),
@@ -272,7 +277,7 @@ UNKNOWN_KEYS = st.sampled_from(["imagee", "port", "keys", "", "a\nb"])
 # The keys whose text reaches generated files are fuzzed three times as often.
 TEXT_KEYS = {"image", "publish_address", "host", "backup_dir", "backup_schedule",
              "backup_spread", "idle_stop", "egress_allow", "memory", "keys", "cli_image",
-             "update_window"}
+             "update_window", "allow_from"}
 
 
 def keys_of(table: dict) -> st.SearchStrategy[str]:
@@ -582,7 +587,8 @@ BENIGN = [
     {"start_lanes": 1, "egress": "open"},
 ]
 LINE_BREAK = re.compile(r"\r\n|[\r\n\0]")  # where systemd ends a line
-INPUT_PORT = re.compile(r"-A WORMHOLE-INPUT -p tcp --dport (\d+) -j RETURN")
+INPUT_PORT = re.compile(r"-A WORMHOLE-INPUT (?:-s (\S+) )?-p tcp --dport (\d+) -j RETURN")
+SSH_IN = re.compile(r"-A WORMHOLE-FORWARD (?:-s (\S+) )?-o wormhole0 -p tcp --dport 22 -j RETURN")
 ALLOW = re.compile(r"-A WORMHOLE-FORWARD -i wormhole0 -d (\S+) -p (tcp|udp) --dport (\d+) "
                    r"-j RETURN")
 INTERNAL_SOURCE = re.compile(r"-A INPUT -s (\S+) -p tcp --dport 22 -m conntrack --ctstate NEW "
@@ -649,15 +655,18 @@ def tokens(text: str) -> list[str]:
     return found
 
 
-def rule_lines(text: str) -> tuple[Counter, list[int], list[tuple]]:
-    """A ruleset's fixed lines, the ports it opens into the host, and its egress rules."""
+def rule_lines(text: str) -> tuple[Counter, list[tuple], list[tuple]]:
+    """A ruleset's fixed lines, the ports it opens into the host (port, source or None) and
+    the sources of ssh forwarded in (port 0), and its egress rules."""
     fixed: Counter = Counter()
     ports, allows = [], []
     for line in text.split("\n"):
         if not line or line.startswith("#"):
             continue
         if m := INPUT_PORT.fullmatch(line):
-            ports.append(int(m[1]))
+            ports.append((int(m[2]), m[1]))
+        elif m := SSH_IN.fullmatch(line):
+            ports.append((0, m[1]))
         elif m := ALLOW.fullmatch(line):
             allows.append(m.groups())
         else:
@@ -799,8 +808,15 @@ def check_rules(path: str, text: str, config: dict, people_ports: list[int]) -> 
     expected = baseline().rules[version, egress]
     assert fixed == expected, f"{path}: lines beyond the template's: " \
                               f"{sorted((fixed - expected).elements())}\n{text}"
-    wanted = sorted([*config.get("admin_ports", [22]), *people_ports])
-    assert sorted(ports) == wanted, f"{path}: opens ports {sorted(ports)}, not {wanted}"
+    sources = [f"{a}/{32 if version == 4 else 128}" for a in config.get("allow_from", [])
+               if (":" in a) == (version == 6)] or [None]
+    if config.get("allow_from") and sources == [None]:  # sources of the other version only
+        sources = []
+    wanted = sorted([*((p, None) for p in config.get("admin_ports", [22])),
+                     *((p, s) for p in [0, *people_ports] for s in sources)],
+                    key=lambda p: (p[0], p[1] or ""))
+    found = sorted(ports, key=lambda p: (p[0], p[1] or ""))
+    assert found == wanted, f"{path}: opens ports {found}, not {wanted}"
     entries = [e for e in config.get("egress_allow", []) if e.startswith("[") == (version == 6)]
     assert len(allows) == (0 if egress == "open" else len(entries)), \
         f"{path}: {len(allows)} egress rules for {entries}:\n{text}"
