@@ -83,3 +83,13 @@ Tag = Annotated[str | None, typer.Option(help="Tag to build [default: image, or 
                                           "--cli, from the config]")]
 Cli = Annotated[bool, typer.Option("--cli", help="Build the CLI image instead: unitgen and its "
                                    "dependencies, for hosts without Python.")]
+FleetFile = Annotated[Path, typer.Option("--from", help="The fleet's people file; its lock is "
+                                          "the .lock file beside it (people.toml: people.lock).",
+                                          metavar="FILE")]
+Rebalance = Annotated[bool, typer.Option("--rebalance", help="Place everyone as if there were no "
+                                         "lock: people move to hosts added since.")]
+OutDir = Annotated[Path, typer.Option("--out", help="The folder for one config per host and "
+                                      "one for the gateway.", metavar="DIR")]
+Wait = Annotated[float, typer.Option("--wait", min=1, help="Seconds a moved workspace has to "
+                                     "answer the gateway.")]
+FleetUser = Annotated[str, typer.Argument(help="The person's name.", metavar="USER")]

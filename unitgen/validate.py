@@ -69,8 +69,9 @@ def _size(value: str, where: str, low: int, high: int, example: str) -> str:
     return size_text(size)
 
 
-def memory(value: str, where: str = "--memory") -> str:
-    return _size(value, where, MIN_MEMORY, MAX_MEMORY, "512M")
+def memory(value: str, where: str = "--memory", low: int = MIN_MEMORY,
+           high: int = MAX_MEMORY) -> str:
+    return _size(value, where, low, high, "512M")
 
 
 def disk(value: str, where: str = "--disk") -> str:
@@ -182,6 +183,20 @@ def egress_rule(text: str, where: str) -> Egress:
     return Egress(str(net), number, proto, net.version)
 
 
+def source(value: object, where: str) -> str:
+    """An address or network allowed to reach the workspace ports, such as 10.0.0.1 or
+    10.0.0.0/24; never with a zone."""
+    text = _str(value, where)
+    try:
+        if "%" in text:
+            raise ValueError("a zone")
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise BadInput(f"{where}: {value!r} is not an address or network; give one such as "
+                       "10.0.0.1 or 10.0.0.0/24") from None
+    return text
+
+
 def _list(check):
     def each(value: object, where: str) -> tuple:
         if not isinstance(value, list):
@@ -279,6 +294,7 @@ SETTINGS = {
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
+    "allow_from": _list(source),
     "cli_image": lambda v, at: image(_str(v, at), at),
     "update_window": update_window,
     "forwarding": _choice(access.FORWARDING),
