@@ -6,13 +6,18 @@ image is built by `unitgen image build` on the outer engine and loaded into it.
 """
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
+# What the lab names its own containers, volumes, networks and images after.
+PREFIX = os.environ.get("WORMHOLE_LAB_PREFIX", "wormhole-lab-")
 HOST_IMAGE = "wormhole-lab/host:1"
-WORKSPACE_IMAGE = "wormhole:latest"
+WORKSPACE_IMAGE = "wormhole:latest"  # the tag inside a lab host, as unitgen's default image
+# The workspace image's tag on the outer engine, where wormhole:latest may be someone else's.
+BUILT_IMAGE = os.environ.get("WORMHOLE_LAB_IMAGE", WORKSPACE_IMAGE)
 RUN_FLAGS = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -84,7 +89,7 @@ def run(*args: str, input: bytes | str | None = None, check: bool = True,
     return done
 
 
-def build_workspace_image(tag: str = WORKSPACE_IMAGE) -> None:
+def build_workspace_image(tag: str = BUILT_IMAGE) -> None:
     """The image as an admin builds it: with unitgen's own command."""
     run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--tag", tag)
 
@@ -163,12 +168,16 @@ class Host:
         self.wait_running()
 
     def load_image(self, tag: str = WORKSPACE_IMAGE) -> None:
-        saved = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+        """Load `tag` into the host's engine; the workspace image comes from BUILT_IMAGE."""
+        source = BUILT_IMAGE if tag == WORKSPACE_IMAGE else tag
+        saved = subprocess.Popen(["docker", "save", source], stdout=subprocess.PIPE)
         loaded = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load"],
                                 stdin=saved.stdout, capture_output=True, text=True)
         saved.stdout.close()
         if saved.wait() or loaded.returncode:
-            raise RuntimeError(f"loading {tag} into {self.name} failed: {loaded.stderr}")
+            raise RuntimeError(f"loading {source} into {self.name} failed: {loaded.stderr}")
+        if source != tag:
+            self.exec("docker", "tag", source, tag)
 
     def install_unitgen(self, wheels: Path) -> None:
         """Install unitgen from wheels into /opt/unitgen with no index, as an admin would."""

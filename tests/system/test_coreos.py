@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.host import Host, run, ssh, wait_ssh
+from tests.lab.host import PREFIX, Host, run, ssh, wait_ssh
 
 TOP = Path(__file__).parents[2]
 UNITGEN = str(TOP / ".venv/bin/unitgen")
 FCOS_IMAGE = "wormhole-lab/fcos:1"
-CLI_IMAGE = "wormhole-lab/unitgen:test"
+CLI_IMAGE = f"{PREFIX}unitgen:test"
 IGNITION = "/usr/lib/dracut/modules.d/30ignition/ignition"
 APPLY = """
 set -e
@@ -54,7 +54,7 @@ def fresh(tmp_path_factory, make_key):
     config = folder / "host.ign"
     run(UNITGEN, "ignition", "--variant", "fcos", "--from", str(source), "--out", str(config))
     run(UNITGEN, "image", "build", "--cli", "--tag", CLI_IMAGE, timeout=900)
-    host = Host.start(f"wormhole-lab-fcos-{os.getpid()}", image=FCOS_IMAGE)
+    host = Host.start(f"{PREFIX}fcos-{os.getpid()}", image=FCOS_IMAGE)
     try:
         assert host.exec("sh", "-c", "command -v python3", check=False).returncode != 0
         run("docker", "cp", IGNITION, f"{host.name}:/usr/local/bin/ignition")
