@@ -31,6 +31,8 @@ UNITGEN = str(TOP / ".venv/bin/unitgen")
 # Unequal on purpose: h3 is small, so losing it restores a handful of people, not a third.
 CAPACITY = {"h1": 32, "h2": 32, "h3": 6}
 NAMES = ["alice", *(f"u{n:02d}" for n in range(1, 60))]
+ALICE_DISK = "512M"
+DISKS = "/var/lib/wormhole/disks"
 MANIFEST = ("cd ~ && find . -printf '%p %y %m %s %l\\n' | LC_ALL=C sort && "
             "find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum")
 
@@ -114,6 +116,8 @@ def write_people_file(path: Path, keys: dict[str, Path], admin: Path, ips: dict[
         lines += ["", f"[hosts.{host}]", f'address = "{ips[host]}"', f"people = {capacity}"]
     for name in NAMES:
         lines += ["", f"[people.{name}]", f'keys = ["{public(keys[name])}"]']
+        if name == "alice":  # her own disk cap, which a move must carry to her new host
+            lines += [f'disk = "{ALICE_DISK}"']
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -336,6 +340,26 @@ def registered(lab: Lab, host: str) -> list[str]:
     return sorted(n.removesuffix(".toml") for n in done.stdout.split())
 
 
+def disks_of(lab: Lab, host: str, name: str) -> list[str]:
+    """The person's entries under the disks folder: images and mount folders."""
+    done = lab.hosts[host].sh(f"mkdir -p {DISKS} && ls {DISKS}")
+    return [e for e in done.stdout.split() if e == name or e.startswith(f"{name}.")]
+
+
+def on_a_disk_of_her_cap(lab: Lab, host: str) -> None:
+    """Alice's home on the host is a mounted disk of her own cap, not of the default."""
+    shown = json.loads(lab.hosts[host].sh("unitgen show alice --json").stdout)
+    assert (shown["home"], shown["disk_cap"]) == ("disk", 512 << 20), shown
+    mount = lab.hosts[host].sh(f"findmnt --noheadings --output SOURCE,SIZE --bytes "
+                               f"--mountpoint {DISKS}/alice").stdout.split()
+    image = lab.hosts[host].sh(f"losetup --noheadings --output BACK-FILE {mount[0]}").stdout
+    assert image.strip().startswith(f"{DISKS}/alice") and image.strip().endswith(".img")
+    assert int(lab.hosts[host].sh(f"stat -c %s {image.strip()}").stdout) == 512 << 20
+    assert 400 << 20 < int(mount[1]) <= 512 << 20, mount
+    size = lab.login("alice", "df -B1 --output=size ~ | tail -1").stdout
+    assert int(size) == int(mount[1])
+
+
 @dataclass
 class Alice:
     manifest: str
@@ -415,6 +439,7 @@ def test_a_move_made_to_fail_at_each_step_leaves_alice_working_on_the_source(lab
         assert "alice works on" in done.stderr and source in done.stderr
         assert (lab.folder / "people.lock").read_bytes() == lock
         assert "alice" in registered(lab, source) and "alice" not in registered(lab, target)
+        assert disks_of(lab, target, "alice") == []  # the undo deleted what it made there
         still_alice(lab, alice)
     assert lab.status()["gateway"]["in_step"] is True
 
@@ -431,9 +456,11 @@ def test_a_move_keeps_every_file_the_host_key_and_the_ssh_config(lab, alice):
     assert "alice" in registered(lab, target)
     others = [h for h in CAPACITY if h != target]
     assert all("alice" not in registered(lab, h) for h in others)
+    on_a_disk_of_her_cap(lab, target)
     for host in others:  # the source keeps nothing of hers once the switch is done
         volumes = lab.hosts[host].exec("docker", "volume", "ls", "-q").stdout
         assert "alice" not in volumes
+        assert disks_of(lab, host, "alice") == []
     assert lab.status()["gateway"]["in_step"] is True
 
 
@@ -441,22 +468,24 @@ def test_a_move_whose_old_host_cannot_be_tidied_still_moves_and_says_so(lab, ali
     source = lab.lock()["alice"].host
     target = next(h for h in ("h1", "h2") if h != source)
     pin(lab, "alice", target)
-    volume = next(v for v in lab.hosts[source].exec("docker", "volume", "ls", "-q").stdout.split()
-                  if v.startswith("wormhole-home-alice"))
-    blocker = f"{PREFIX}-blocker"
-    lab.hosts[source].exec("docker", "run", "-d", "--name", blocker, "-v", f"{volume}:/x",
-                           "--entrypoint", "sleep", WORKSPACE_IMAGE, "infinity")
+    # A leftover of hers the purge cannot delete: a folder holding a mount that has a mount
+    # inside it, so that its umount says "target is busy".
+    blocker = f"{DISKS}/alice.blocker"
+    lab.hosts[source].sh(f"mkdir -p {blocker} && mount -t tmpfs lab {blocker} && "
+                         f"mkdir {blocker}/x && mount -t tmpfs lab {blocker}/x")
     try:
         done = lab.fleet("apply")
     finally:
-        lab.hosts[source].exec("docker", "rm", "-f", blocker)
+        lab.hosts[source].sh(f"umount {blocker}/x; umount {blocker}")
     assert done.returncode == 1
     assert "every move was made, but the old hosts still hold: alice:" in done.stderr
     assert lab.lock()["alice"].host == target
     still_alice(lab, alice)
+    on_a_disk_of_her_cap(lab, target)
     assert "alice" not in registered(lab, source)
-    assert volume in lab.hosts[source].exec("docker", "volume", "ls", "-q").stdout  # kept
+    assert "alice.blocker" in disks_of(lab, source, "alice")  # kept, as the output says
     lab.hosts[source].sh("unitgen remove alice --purge --yes")
+    assert disks_of(lab, source, "alice") == []
 
 
 # ---- the loss of a host ------------------------------------------------------------------------
