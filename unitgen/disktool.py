@@ -3,7 +3,6 @@ unitgen runs from its CLI image, so that the mounts are the host's), and reads a
 the images under DISKS. unitgen.disk holds the pure half."""
 
 import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +60,13 @@ def leftovers(name: str) -> list[str]:
     return names.disk_leftovers(name, _entries())
 
 
+def mounted(path: str) -> bool:
+    """Whether the host has something mounted at `path`. Asked in the host's own mount
+    namespace: the CLI container's view of the host may keep a copy of a mount the host has
+    since unmounted, where the host's / does not propagate unmounts to it."""
+    return subprocess.run(hostpath.command(["mountpoint", "-q", path])).returncode == 0
+
+
 def remove(paths: list[str]) -> list[str]:
     """Delete images and mount folders (each unmounted first); return those deleted."""
     gone = []
@@ -68,16 +74,26 @@ def remove(paths: list[str]) -> list[str]:
         inside = hostpath.inside(path)
         if os.path.isdir(inside) and not os.path.islink(inside):
             unmount(path)
-            if os.path.ismount(inside):
+            if mounted(path):
                 raise Failed(f"{path} is still mounted; see what holds it with: "
                              f"fuser -vm {path}")
-            shutil.rmtree(inside)
+            _delete_folder(path)
         elif os.path.lexists(inside):
             os.unlink(inside)
         else:
             continue
         gone.append(path)
     return gone
+
+
+def _delete_folder(path: str) -> None:
+    """An unmounted folder and what it holds, deleted on the host (never across into a
+    file system mounted below it)."""
+    done = subprocess.run(hostpath.command(["rm", "-rf", "--one-file-system", "--", path]),
+                          capture_output=True, text=True)
+    if done.returncode:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise Failed(f"deleting {path}: {lines[-1]}; see: unitgen doctor")
 
 
 def _head(where: Where, image: str) -> bytes | None:
