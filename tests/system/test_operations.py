@@ -44,8 +44,9 @@ def test_status_shows_each_state_and_the_oom_kill(host, board):
     assert kim["last_login"] and time.time() - kim["last_login"] < 600
     assert (lee["unit"], lee["container"], lee["memory"]) == ("inactive (dead)", "none", None)
     assert max_["unit"] == "failed (failed)"
-    assert rows[""] | {"memory": 0} == {"running": 1, "idle": 0, "failed": 1, "stopped": 1,
-                                        "memory": 0}
+    assert rows[""]["disk"] > 0  # what the three disks hold, in all
+    assert rows[""] | {"memory": 0, "disk": 0} == {"running": 1, "idle": 0, "failed": 1,
+                                                   "stopped": 1, "memory": 0, "disk": 0}
     table = host.unitgen("status", "kim", "lee", "max").stdout.splitlines()
     assert table[0].split()[:4] == ["USER", "PORT", "UNIT", "CONTAINER"]
     assert table[-1].startswith("1 running, 0 idle, 1 failed, 1 stopped; memory in use ")
