@@ -4,7 +4,7 @@ import base64
 import json
 from dataclasses import replace
 
-from unitgen import admission
+from unitgen import admission, names, restic
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique
 from unitgen.model import Admin, Artifact, Host, pull_policy
@@ -45,15 +45,28 @@ def target(people: PeopleFile | None, registered: Host | None,
     return host, replace(admin, keys=keys)
 
 
+def directories(host: Host) -> dict[str, int]:
+    """Folders a fresh host gets before its first backup, root-only: the secrets' (which
+    holds nothing unless the admin gave --backup-secrets), restic's cache, and a local
+    repository."""
+    found = {names.SECRETS: 0o700, names.RESTIC_CACHE: 0o700}
+    if restic.backups(host.settings).local:
+        found[restic.location(host.settings)] = 0o700
+    return found
+
+
 def unpullable(host: Host) -> list[str]:
     """The images a fresh host cannot pull: those that name no registry."""
     images = {w.image for w in host.workspaces()} | {host.settings.image,
-                                                      host.settings.cli_image}
+                                                      host.settings.cli_image,
+                                                      host.settings.backup_image}
     return sorted(image for image in images if pull_policy(image) == "never")
 
 
-def ignition(files: dict[str, Artifact], admin: Admin, spec: str) -> str:
-    """The Ignition config (JSON) that writes every file and link and the admin's login."""
+def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
+             directories: dict[str, int] | None = None) -> str:
+    """The Ignition config (JSON) that writes every folder, file and link and the admin's
+    login."""
     butane_version(spec, "fcos")
     entries = sorted(files.items())
     config = {
@@ -61,6 +74,8 @@ def ignition(files: dict[str, Artifact], admin: Admin, spec: str) -> str:
         "passwd": {"users": [{"name": admin.user,
                               "sshAuthorizedKeys": [key.line for key in admin.keys]}]},
         "storage": {
+            "directories": [{"path": path, "mode": mode, "overwrite": False}
+                            for path, mode in sorted((directories or {}).items())],
             "files": [
                 {"path": path, "mode": file.mode, "overwrite": True,
                  "contents": {"source": "data:;base64,"
@@ -81,10 +96,11 @@ def yaml_block(text: str) -> str:
 
 
 def butane(files: dict[str, Artifact], admin: Admin, variant: str, spec: str,
-           people: int) -> str:
+           people: int, directories: dict[str, int] | None = None) -> str:
     """The same config as a Butane config (YAML), for admins who keep Butane sources."""
     templates = environment("butane")
     templates.filters["block"] = yaml_block
     return templates.get_template("config.bu.j2").render(
-        files=sorted(files.items()), admin=admin, variant=variant,
+        files=sorted(files.items()), directories=sorted((directories or {}).items()),
+        admin=admin, variant=variant,
         version=butane_version(spec, variant), people=people)

@@ -6,11 +6,14 @@ image is built by `unitgen image build` on the outer engine and loaded into it.
 """
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
+# What the lab names its own containers, volumes, networks and images after.
+PREFIX = os.environ.get("WORMHOLE_LAB_PREFIX", "wormhole-lab-")
 HOST_IMAGE = "wormhole-lab/host:1"
 WORKSPACE_IMAGE = "wormhole:latest"
 RUN_FLAGS = [
