@@ -113,6 +113,9 @@ class FakeEdge:
     def mark_removed(self, backups: restic.Backups, name: str) -> None:
         self._record("mark-removed", name, backups.host)
 
+    def rebuild_index(self, backups: restic.Backups) -> None:
+        self._record("rebuild-index")
+
     def host_name(self) -> str:
         return self.hostname
 

@@ -21,7 +21,7 @@ from unitgen.errors import BadInput, Failed
 from unitgen.files import Root
 from unitgen.keys import parse_key
 from unitgen.model import Host, Settings
-from unitgen.render import render_provisioned
+from unitgen.render import render_provisioned, restic_script
 
 OTHER = parse_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOF5axSyZPaF1zAuAeOFnTArJae1M1tYRi4Th/"
                   "FSTY1v other")
@@ -137,6 +137,28 @@ def test_a_failed_backup_is_named_and_fails_the_command(root):
     assert_message(str(failed.value), "the backup of bo failed",
                    "journalctl -u wormhole-backup@bo.service -u wormhole-repository.service")
     assert SAID[-1] == "[2/2] bo: backup FAILED, see: journalctl -u wormhole-backup@bo.service"
+
+
+def test_repair_rebuilds_the_index_then_rereads_every_file_and_clears_the_flag(root):
+    edge = FakeEdge()
+    crew(root, edge, "al")
+    seen: list[bool] = []
+    edge.saved = lambda people, since: seen.append(root(names.REREAD).exists()) or {"al": "1"}
+    edge.calls.clear()
+    ops.backup(root, edge, ops.load(root), ["al"], SAID.append, repair=True)
+    assert edge.calls.index(("rebuild-index",)) < edge.calls.index(
+        ("start", names.backup_unit("al")))
+    assert seen == [True] and not root(names.REREAD).exists()
+    assert "every backup reads each file again" in SAID[-2]
+
+
+def test_a_failed_repair_leaves_no_flag_behind(root):
+    edge = FakeEdge()
+    crew(root, edge, "al")
+    edge.failing_backups = {"al"}
+    with pytest.raises(Failed):
+        ops.backup(root, edge, ops.load(root), ["al"], SAID.append, repair=True)
+    assert not root(names.REREAD).exists()
 
 
 def test_held_backups_are_refused_before_any_starts(root):
@@ -371,3 +393,33 @@ def test_the_ignition_command_takes_backup_secrets(tmp_path):
     files = {f["path"]: f for f in json.loads(done.stdout)["storage"]["files"]}
     assert files[names.PASSWORD]["mode"] == 0o600
     assert "wormhole-backup:latest names no registry" in done.stderr
+
+
+# ---- the script the backup image runs ---------------------------------------------------
+
+def run_script(tmp_path: Path, *args: str, reread: bool) -> list[str]:
+    """The rendered wormhole-restic with a stand-in restic that logs its arguments."""
+    bin_dir, secrets = tmp_path / "bin", tmp_path / "secrets"
+    bin_dir.mkdir()
+    secrets.mkdir()
+    (secrets / "password").write_text("pw\n")
+    if reread:
+        (secrets / "reread").write_text("repair\n")
+    log = tmp_path / "log"
+    fake = bin_dir / "restic"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RESTIC_PASSWORD_FILE": str(secrets / "password")}
+    subprocess.run(["/bin/sh", "-c", restic_script(), "wormhole-restic", *args], env=env,
+                   check=True)
+    return log.read_text().splitlines()
+
+
+@pytest.mark.parametrize("reread", [False, True])
+def test_a_backup_reads_every_file_again_only_during_a_repair(tmp_path, reread):
+    said = run_script(tmp_path, "run", "backup", "/wormhole/al", reread=reread)
+    assert said == ["backup /wormhole/al" + (" --force" if reread else "")]
+
+
+def test_the_reread_flag_touches_no_other_command(tmp_path):
+    assert run_script(tmp_path, "run", "forget", "--prune", reread=True) == ["forget --prune"]

@@ -7,6 +7,8 @@ each once and never again; the admin adds a rest: URL's credentials, an s3: key 
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from unitgen import hostpath, inputs, names, restic
@@ -67,6 +69,17 @@ def release(root: Root) -> bool:
         return False
     target.unlink()
     return True
+
+
+@contextmanager
+def rereading(root: Root) -> Iterator[None]:
+    """While inside, every backup reads each file again (the repair of a damaged pack)."""
+    flag = root.checked(names.REREAD)
+    flag.write_text("backups read every file again: a repair is under way\n")
+    try:
+        yield
+    finally:
+        flag.unlink(missing_ok=True)
 
 
 def problems(root: Root, settings: Settings) -> list[str]:

@@ -31,6 +31,7 @@ class Live:
     inspect = staticmethod(repository.inspect)
     restore_snapshot = staticmethod(repository.restore)
     mark_removed = staticmethod(repository.mark_removed)
+    rebuild_index = staticmethod(repository.rebuild_index)
     host_name = staticmethod(repository.host_name)
     saved = staticmethod(journal.saved_snapshots)
 
@@ -55,7 +56,8 @@ class Offline(Live):
         staticmethod(_quiet)
     results = active = create_volumes = volumes_of = remove_volumes = extract = clear_restores = \
         running_image = image_id = has_image = answers = snapshots = inspect = \
-        restore_snapshot = mark_removed = host_name = saved = staticmethod(_refused)
+        restore_snapshot = mark_removed = rebuild_index = host_name = saved = \
+        staticmethod(_refused)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:

@@ -28,6 +28,7 @@ SECRETS = f"{ETC}/restic"  # root-only, 0700: password, repository, env, ssh/, i
 PASSWORD = f"{SECRETS}/password"
 REPOSITORY_FILE = f"{SECRETS}/repository"  # the location, with a rest: URL's credentials
 HOLD = f"{SECRETS}/hold"  # backups wait: this host took over a repository with its snapshots
+REREAD = f"{SECRETS}/reread"  # backups read every file again: a repair is under way
 RESTIC_CACHE = "/var/cache/wormhole/restic"  # restic's cache, kept between runs, shared
 LOCAL_REPOSITORY = "restic.repo"  # under backup_dir: a name no person can have ('.')
 REPOSITORY_UNIT = "wormhole-repository.service"  # creates the repository at first use

@@ -148,12 +148,24 @@ def _mark_removed(edge: Live, host: Host, name: str, say: Say) -> None:
             "back")
 
 
-def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say) -> dict[str, str]:
-    """Run each person's backup unit, a few at a time; return each new snapshot's id."""
+def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say,
+           repair: bool = False) -> dict[str, str]:
+    """Run each person's backup unit, a few at a time; return each new snapshot's id. With
+    `repair` (a damaged pack was removed from the repository), rebuild the index first and
+    have each backup read every file again, so that what the pack held is saved anew."""
     for line in secrets(root, edge, host):
         say(line)
     if credentials.held(root):
         raise BadInput(HELD)
+    if not repair:
+        return _backup(root, edge, people, say)
+    edge.rebuild_index(backups(host, edge))
+    say("rebuilt the repository's index; every backup reads each file again")
+    with credentials.rereading(root):
+        return _backup(root, edge, people, say)
+
+
+def _backup(root: Root, edge: Live, people: list[str], say: Say) -> dict[str, str]:
     made: dict[str, str] = {}
     failed: list[str] = []
     for batch in plan.chunks(people, BACKUPS_AT_ONCE):

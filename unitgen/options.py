@@ -47,6 +47,10 @@ Source = Annotated[str | None, typer.Argument(
     help="A snapshot id (see unitgen snapshots), or the path of a .tar.gz archive of "
     "unitgen's earlier backups [default: the newest snapshot]", metavar="[SNAPSHOT|ARCHIVE]",
     show_default=False)]
+Repair = Annotated[bool, typer.Option(
+    "--repair", help="After a damaged pack was removed from the repository (see the "
+    "README): rebuild its index, and read every file again so that what the pack held is "
+    "saved anew.")]
 AsOf = Annotated[str | None, typer.Option("--as-of", help="The newest snapshot at or before "
                                           "TIME, e.g. 2026-12-01 or 2026-12-01T18:00Z (UTC).",
                                           metavar="TIME")]

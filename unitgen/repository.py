@@ -169,3 +169,9 @@ def restore(b: restic.Backups, snapshot: restic.Snapshot, user: str,
 
 def mark_removed(b: restic.Backups, user: str) -> None:
     run(b, ["mark", user, b.host], "mark")
+
+
+def rebuild_index(b: restic.Backups) -> None:
+    """The index anew from the packs there are: after a damaged pack was removed, what it
+    held is missing from the index, so that the next backups save it again."""
+    run(b, ["run", "rebuild-index"], "repair")

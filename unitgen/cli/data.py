@@ -14,17 +14,18 @@ from unitgen.model import Person
 
 
 @app.command()
-def backup(ctx: typer.Context, users: options.Names = None, everyone: options.All = False) -> None:
+def backup(ctx: typer.Context, users: options.Names = None, everyone: options.All = False,
+           repair: options.Repair = False) -> None:
     """Back up workspaces now into the restic repository, with the same unit as the timer;
     print each new snapshot.
 
-    Example: unitgen backup alice    (or: unitgen backup --all)
+    Example: unitgen backup alice    (or: unitgen backup --all --repair)
     """
     target: Target = ctx.obj
     target.live("backup")
     host = target.host()
     people = plan.select(host, users or [], everyone)
-    ops.backup(target.root, target.edge, host, [p.name for p in people], typer.echo)
+    ops.backup(target.root, target.edge, host, [p.name for p in people], typer.echo, repair)
 
 
 @app.command()
