@@ -113,6 +113,11 @@ class FakeEdge:
     def mark_removed(self, backups: restic.Backups, name: str) -> None:
         self._record("mark-removed", name, backups.host)
 
+    def host_key(self, backups: restic.Backups, snapshot: restic.Snapshot,
+                 user: str) -> str | None:
+        self._repository()
+        return None if snapshot.id in self.keyless else f"ssh-ed25519 KEY{snapshot.short_id}"
+
     def rebuild_index(self, backups: restic.Backups) -> None:
         self._record("rebuild-index")
 

@@ -209,6 +209,22 @@ def test_restore_by_id_and_as_of(root):
     assert [c[2] for c in edge.calls if c[0] == "restore-snapshot"] == [first[:8]]
 
 
+def test_host_key_names_the_snapshot_a_restore_would_take_and_its_key(root):
+    edge = FakeEdge()
+    crew(root, edge, "al")
+    edge.add_snapshot("al", 1, 1, host="h1")
+    newest = edge.add_snapshot("al", 5, 2, host="h1")
+    host = ops.load(root)
+    assert ops.host_key(edge, host, "al", restic.Pick(host="h1")) == \
+        (newest, f"ssh-ed25519 KEY{newest[:8]}")
+    edge.keyless.add(newest)
+    with pytest.raises(BadInput) as refused:
+        ops.host_key(edge, host, "al", restic.Pick(host="h1"))
+    assert_message(str(refused.value), f"snapshot {newest[:8]} of al holds no host key")
+    with pytest.raises(BadInput, match="no snapshot of al from host lab"):
+        ops.host_key(edge, host, "al", restic.Pick())
+
+
 def state(root: Root, edge: FakeEdge) -> tuple:
     return snapshot(root.path), sorted(edge.volumes)
 
@@ -352,7 +368,7 @@ def test_ignition_carries_the_folders_and_no_secret_unless_asked(tmp_path):
     host = Host(Settings(backup_repository="rest:https://r.example/"))
     files = render_provisioned(host)
     config = json.loads(provision.ignition(files, replace(provision.Admin(), keys=(KEY,)),
-                                           "3.3.0", provision.directories(host)))
+                                           "3.3.0", directories=provision.directories(host)))
     assert config["storage"]["directories"] == [
         {"path": names.SECRETS, "mode": 0o700, "overwrite": False},
         {"path": names.RESTIC_CACHE, "mode": 0o700, "overwrite": False}]

@@ -137,7 +137,7 @@ def test_every_host_folder_a_container_mounts_is_relabelled_for_selinux(path):
         if artifact.link is not None or not name.endswith(".service"):
             continue
         values = [v for _, v in parse_unit(artifact.text).get("Service", [])]
-        words = " ".join(values).replace("'", " ").split()
+        words = " ".join(values).replace("'", " ").replace('"', "").split()
         assert not [w for w in words if "type=bind" in w], name
         for at, word in enumerate(words):
             if word in ("--volume", "-v") and words[at + 1].startswith("/"):

@@ -143,6 +143,12 @@ def test_settings_defaults_for_an_empty_table():
     assert validate.settings({}, WHERE) == Settings()
 
 
+def test_settings_allow_from_takes_addresses_and_networks():
+    table = {"allow_from": ["10.0.0.1", "10.1.0.0/16", "2001:db8::/64"]}
+    assert validate.settings(table, WHERE).allow_from == ("10.0.0.1", "10.1.0.0/16",
+                                                          "2001:db8::/64")
+
+
 def test_settings_every_key():
     table = {"image": "ghcr.io/o/ws:1", "memory": "1024m", "pids": 64, "port_min": 3000,
              "port_max": 3000, "publish_address": "127.0.0.1", "host": "ws.example.com"}
@@ -181,6 +187,15 @@ WHOLE = "is not allowed; give a whole number from"
     pytest.param({"host": "bad host"}, ("host: 'bad host' is not a host name",
                                         "give one such as ws.example.com"), id="host-space"),
     pytest.param({"host": "-ws"}, ("is not a host name",), id="host-dash"),
+    pytest.param({"allow_from": "10.0.0.1"}, ("allow_from = '10.0.0.1' is not a list",),
+                 id="allow-from-string"),
+    pytest.param({"allow_from": ["gw.example.com"]},
+                 ("allow_from[0]: 'gw.example.com' is not an address or network",
+                  "give one such as 10.0.0.1 or 10.0.0.0/24"), id="allow-from-name"),
+    pytest.param({"allow_from": ["fe80::1%eth0"]}, ("is not an address or network",),
+                 id="allow-from-zone"),
+    pytest.param({"allow_from": ["10.0.0.0/33"]}, ("is not an address or network",),
+                 id="allow-from-prefix"),
 ])
 def test_settings_refused(table, parts):
     message = refused(validate.settings, table, WHERE)

@@ -32,6 +32,7 @@ class Live:
     restore_snapshot = staticmethod(repository.restore)
     mark_removed = staticmethod(repository.mark_removed)
     rebuild_index = staticmethod(repository.rebuild_index)
+    host_key = staticmethod(repository.host_key)
     host_name = staticmethod(repository.host_name)
     saved = staticmethod(journal.saved_snapshots)
 
@@ -56,7 +57,7 @@ class Offline(Live):
         staticmethod(_quiet)
     results = active = create_volumes = volumes_of = remove_volumes = extract = clear_restores = \
         running_image = image_id = has_image = answers = snapshots = inspect = \
-        restore_snapshot = mark_removed = rebuild_index = host_name = saved = \
+        restore_snapshot = mark_removed = rebuild_index = host_key = host_name = saved = \
         staticmethod(_refused)
 
     @staticmethod

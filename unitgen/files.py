@@ -47,6 +47,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _mine(path: object) -> bool:
+    """Whether a path read from a file names one of unitgen's own (names.owned)."""
+    return isinstance(path, str) and "\0" not in path and owned(path)
+
+
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.unitgen-new")
@@ -271,11 +276,19 @@ class Root:
 
     def _replay(self) -> None:
         final = self(TRANSACTION)
-        shutil.rmtree(final.with_name(final.name + ".new"), ignore_errors=True)
-        if not final.is_dir():
+        staging = final.with_name(final.name + ".new")
+        if os.path.lexists(staging) and (staging.is_symlink() or not staging.is_dir()):
+            staging.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        if not os.path.lexists(final):
             return
-        plan = json.loads((final / PLAN).read_text())
-        for entry in plan["writes"]:
+        self.checked(TRANSACTION, "folder")
+        writes, deletes = self._replayable(final)
+        for entry in writes:  # every target checked first: nothing is done to a refused one
+            self.checked(entry["path"], "file" if entry["link"] is None else "entry")
+        for path in deletes:
+            self.checked(path, "entry")
+        for entry in writes:
             target = self(entry["path"])
             target.parent.mkdir(parents=True, exist_ok=True)
             if entry["link"] is not None:
@@ -285,10 +298,54 @@ class Root:
                 os.replace(temp, target)
             elif (final / entry["staged"]).exists():
                 _move(final / entry["staged"], target)
-        for path in plan["deletes"]:
+        for path in deletes:
             self(path).unlink(missing_ok=True)
             self._prune(self(path).parent)
         shutil.rmtree(final)
+
+    def _replayable(self, final: Path) -> tuple[list[dict], list[str]]:
+        """The writes and deletes of a committed transaction, once each is one that unitgen
+        stages: a path of its own, a link to one of its own, and a staged file that is a
+        plain file named in the transaction folder. BadInput for anything else: a change
+        that unitgen did not stage is never carried out."""
+        def refuse(why: str) -> BadInput:
+            return BadInput(f"{TRANSACTION} holds a change that unitgen did not stage ({why}); "
+                            "move it out of the way and run unitgen again")
+
+        try:
+            fd = os.open(final / PLAN, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError as problem:
+            raise refuse(f"{PLAN}: {problem.strerror}") from None
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise refuse(f"{PLAN} is not a plain file")
+            data = handle.read(MAX_READ + 1)
+        try:
+            plan = json.loads(data)
+            writes, deletes = plan["writes"], plan["deletes"]
+            for entry in writes:
+                path, staged, link = entry["path"], entry["staged"], entry["link"]
+                if not _mine(path) or not (link is None or _mine(link)):
+                    raise refuse(f"{str(path)[:80]!r} is not a path of unitgen's")
+                if link is None and not self._staged(final, staged):
+                    raise refuse(f"{str(staged)[:80]!r} is not a file it staged")
+            if not isinstance(deletes, list) or not all(map(_mine, deletes)):
+                raise refuse("it deletes paths that are not unitgen's")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            raise refuse(f"{PLAN} is damaged") from None
+        return writes, deletes
+
+    @staticmethod
+    def _staged(final: Path, name: object) -> bool:
+        """Whether `name` is a plain file name in the transaction folder, and what stands
+        there is a plain file or nothing (already moved into place)."""
+        if not isinstance(name, str) or name in ("", ".", "..", PLAN) or "/" in name \
+                or "\0" in name:
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(final / name).st_mode)
+        except FileNotFoundError:
+            return True
 
     def _prune(self, folder: Path) -> None:
         tops = [self(top) for top in TOPS]

@@ -6,7 +6,7 @@ own rule, applied by the template environment to every {{ value }} it writes. Pu
 import re
 import unicodedata
 
-from unitgen.errors import BadInput
+from unitgen.errors import BREAKS, BadInput
 
 # What may stand in a value, by the kind of file it is written into. Units and env files are
 # read by systemd; scripts by sh; rulesets by iptables-restore; key files by sshd.
@@ -17,7 +17,6 @@ SAFE = {
     "rules": re.compile(r"[A-Za-z0-9._:/]*"),
     "keys": re.compile(r".*", re.DOTALL),
 }
-BREAKS = ("Cc", "Zl", "Zp")  # control characters (C0, DEL, C1) and line separators
 
 
 def _breaks(text: str) -> bool:

@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from unitgen import hostpath, keys, registry
-from unitgen.errors import BadInput
+from unitgen.errors import BadInput, Failed
 from unitgen.files import write_atomic
 
 KEY_FILE_LIMIT = 64 << 10  # bytes: room for hundreds of keys
@@ -44,6 +44,15 @@ def read_keys(paths: list[Path]) -> tuple[keys.PublicKey, ...]:
 
 
 def people_file(path: Path) -> registry.PeopleFile:
+    """A people file of one host."""
+    found = any_people_file(path)
+    if found.fleet is not None:
+        raise BadInput(f"{path} describes a fleet ([hosts.NAME] and [gateway]); use the unitgen "
+                       "fleet commands, such as unitgen fleet ignition")
+    return found
+
+
+def any_people_file(path: Path) -> registry.PeopleFile:
     return registry.read_people_file(read_text(path, "people file", PEOPLE_FILE_LIMIT),
                                      str(path))
 
@@ -51,7 +60,11 @@ def people_file(path: Path) -> registry.PeopleFile:
 def write_out(path: Path, text: str) -> None:
     """Write what --out names: a new file or a plain file replaced whole."""
     check_out(path)
-    write_atomic(hostpath.inside(path).absolute(), text)
+    try:
+        write_atomic(hostpath.inside(path).absolute(), text)
+    except OSError as problem:
+        raise Failed(f"cannot write --out {path}: {problem.strerror}; give a path unitgen "
+                     "may write") from None
 
 
 def check_out(path: Path) -> None:

@@ -73,6 +73,7 @@ class Settings:
     egress: str = "open"
     egress_allow: tuple[str, ...] = ()
     admin_ports: tuple[int, ...] = (22,)
+    allow_from: tuple[str, ...] = ()  # who may reach the workspace ports; () = everyone
     cli_image: str = f"unitgen:{__version__}"
     update_window: str = ""
     forwarding: str = "none"

@@ -66,6 +66,18 @@ def backups(host: Host, edge: Live) -> restic.Backups:
     return restic.backups(host.settings, host.settings.host or edge.host_name())
 
 
+def host_key(edge: Live, host: Host, user: str, choice: restic.Pick) -> tuple[str, str]:
+    """The snapshot a restore with `choice` would take, and the public host key it holds
+    (what a fleet's move expects the workspace to answer with)."""
+    b = backups(host, edge)
+    found = restic.pick(edge.snapshots(b, f"user={user}"), user, choice, b.host)
+    key = edge.host_key(b, found, user)
+    if key is None:
+        raise BadInput(f"snapshot {found.short_id} of {user} holds no host key; see: unitgen "
+                       f"snapshots {user}")
+    return found.id, key
+
+
 def secrets(root: Root, edge: Live, host: Host) -> list[str]:
     """The repository's password and location at the first use on a live host; what to tell
     the admin about what was created."""

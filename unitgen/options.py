@@ -47,6 +47,9 @@ Source = Annotated[str | None, typer.Argument(
     help="A snapshot id (see unitgen snapshots), or the path of a .tar.gz archive of "
     "unitgen's earlier backups [default: the newest snapshot]", metavar="[SNAPSHOT|ARCHIVE]",
     show_default=False)]
+Snapshot = Annotated[str | None, typer.Argument(
+    help="A snapshot id (see unitgen snapshots) [default: the newest]", metavar="[SNAPSHOT]",
+    show_default=False)]
 Repair = Annotated[bool, typer.Option(
     "--repair", help="After a damaged pack was removed from the repository (see the "
     "README): rebuild its index, and read every file again so that what the pack held is "
@@ -97,3 +100,13 @@ BackupSecrets = Annotated[Path | None, typer.Option(
     "--backup-secrets", help="A folder with the backup repository's password (and "
     "repository, env, ssh/ if it needs them), to put on the new host (root only); without "
     "it the host makes a new password at first use.", metavar="DIR")]
+FleetFile = Annotated[Path, typer.Option("--from", help="The fleet's people file; its lock is "
+                                          "the .lock file beside it (people.toml: people.lock).",
+                                          metavar="FILE")]
+Rebalance = Annotated[bool, typer.Option("--rebalance", help="Place everyone as if there were no "
+                                         "lock: people move to hosts added since.")]
+OutDir = Annotated[Path, typer.Option("--out", help="The folder for one config per host and "
+                                      "one for the gateway.", metavar="DIR")]
+Wait = Annotated[float, typer.Option("--wait", min=1, help="Seconds a moved workspace has to "
+                                     "answer the gateway.")]
+FleetUser = Annotated[str, typer.Argument(help="The person's name.", metavar="USER")]

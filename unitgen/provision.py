@@ -37,12 +37,17 @@ def target(people: PeopleFile | None, registered: Host | None,
         host, admin = admission.admit(people.host, people.wanted), people.admin
     else:
         host, admin = registered, Admin()
+    return host, with_keys(admin, admin_keys)
+
+
+def with_keys(admin: Admin, admin_keys: tuple[PublicKey, ...]) -> Admin:
+    """The admin with `admin_keys` joined to their own; a host cannot go without one."""
     keys = (*admin.keys, *admin_keys)
     if not keys:
         raise BadInput("the host needs its admin's key; give --admin-key KEYFILE or keys in "
                        "the people file's [admin] table")
     check_unique(list(keys))
-    return host, replace(admin, keys=keys)
+    return replace(admin, keys=keys)
 
 
 def directories(host: Host) -> dict[str, int]:
@@ -63,16 +68,21 @@ def unpullable(host: Host) -> list[str]:
     return sorted(image for image in images if pull_policy(image) == "never")
 
 
+NOLOGIN = "/usr/sbin/nologin"
+
+
 def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
+             system_users: tuple[str, ...] = (),
              directories: dict[str, int] | None = None) -> str:
     """The Ignition config (JSON) that writes every folder, file and link and the admin's
-    login."""
+    login; `system_users` get an account with no shell (the gateway's jump user)."""
     butane_version(spec, "fcos")
     entries = sorted(files.items())
+    users = [{"name": admin.user, "sshAuthorizedKeys": [key.line for key in admin.keys]}]
+    users += [{"name": name, "system": True, "shell": NOLOGIN} for name in system_users]
     config = {
         "ignition": {"version": spec},
-        "passwd": {"users": [{"name": admin.user,
-                              "sshAuthorizedKeys": [key.line for key in admin.keys]}]},
+        "passwd": {"users": users},
         "storage": {
             "directories": [{"path": path, "mode": mode, "overwrite": False}
                             for path, mode in sorted((directories or {}).items())],
@@ -88,19 +98,49 @@ def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
+def _printable(character: str) -> bool:
+    """Whether YAML holds the character as it is: its printable set, less a BOM and the
+    line separators that YAML 1.1 (libyaml, and Go's yaml that Butane uses) breaks lines at."""
+    code = ord(character)
+    return (0x20 <= code <= 0x7E or (0xA0 <= code <= 0xD7FF and code not in (0x2028, 0x2029))
+            or (0xE000 <= code <= 0xFFFD and code != 0xFEFF) or code >= 0x10000)
+
+
+def yaml_quoted(text: str) -> str:
+    """A YAML double-quoted scalar holding `text` exactly, every other character escaped
+    (tojson would write a character beyond U+FFFF as a surrogate pair, which YAML refuses)."""
+    def escaped(character: str) -> str:
+        code = ord(character)
+        if character in '"\\':
+            return "\\" + character
+        if _printable(character):
+            return character
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF \
+            else f"\\U{code:08x}"
+
+    return '"' + "".join(map(escaped, text)) + '"'
+
+
 def yaml_block(text: str) -> str:
-    """A YAML literal block scalar holding `text` exactly."""
+    """A YAML literal block scalar holding `text` exactly; quoted instead when it holds what
+    a block cannot (a character YAML does not print, or a first line that starts blank)."""
+    lines = text.removesuffix("\n").split("\n")
+    first = next((line for line in lines if line), "")
+    if not all(map(_printable, text.replace("\n", "").replace("\t", " "))) or \
+            first[:1] in (" ", "\t"):
+        return yaml_quoted(text)
     chomp = "+" if text.endswith("\n\n") else "" if text.endswith("\n") else "-"
-    return "|" + chomp + "".join(f"\n{' ' * 10}{line}" if line else "\n"
-                                 for line in text.splitlines())
+    return "|" + chomp + "".join(f"\n{' ' * 10}{line}" if line else "\n" for line in lines)
 
 
 def butane(files: dict[str, Artifact], admin: Admin, variant: str, spec: str,
-           people: int, directories: dict[str, int] | None = None) -> str:
+           people: int, system_users: tuple[str, ...] = (),
+           directories: dict[str, int] | None = None) -> str:
     """The same config as a Butane config (YAML), for admins who keep Butane sources."""
     templates = environment("butane")
     templates.filters["block"] = yaml_block
+    templates.filters["quoted"] = yaml_quoted
     return templates.get_template("config.bu.j2").render(
         files=sorted(files.items()), directories=sorted((directories or {}).items()),
-        admin=admin, variant=variant,
-        version=butane_version(spec, variant), people=people)
+        admin=admin, variant=variant, version=butane_version(spec, variant), people=people,
+        system_users=system_users, nologin=NOLOGIN)

@@ -1,5 +1,6 @@
 """render(host): the description of a host -> every file it needs, as path -> Artifact. Pure."""
 
+import ipaddress
 import re
 from functools import cache
 
@@ -68,7 +69,11 @@ def _links(path: str, text: str, instances: list[str]) -> dict[str, Artifact]:
 
 def _context(host: Host) -> dict:
     allow = [validate.egress_rule(rule, "") for rule in host.settings.egress_allow]
+    # Who may open ssh to the workspaces: everyone (None), or these networks by IP version.
+    sources = [ipaddress.ip_network(s, strict=False) for s in host.settings.allow_from]
     return {"bridge": BRIDGE, "ports": [p.port for p in host.people], "allow": allow,
+            "sources": {4: [str(n) for n in sources if n.version == 4],
+                        6: [str(n) for n in sources if n.version == 6]} if sources else None,
             **backup_context(host)}
 
 

@@ -171,6 +171,17 @@ def mark_removed(b: restic.Backups, user: str) -> None:
     run(b, ["mark", user, b.host], "mark")
 
 
+def host_key(b: restic.Backups, snapshot: restic.Snapshot, user: str) -> str | None:
+    """The public host key the snapshot holds (type and base64), or None."""
+    path = f"{names.backup_path(user, 'hostkeys')}/{restic.HOST_KEY}.pub"
+    try:
+        text = run(b, ["run", "dump", "--no-lock", snapshot.id, path], "dump")
+    except Failed:  # not in the snapshot (a wrong password is BadInput and goes on)
+        return None
+    parts = text.split()
+    return " ".join(parts[:2]) if len(parts) >= 2 else None
+
+
 def rebuild_index(b: restic.Backups) -> None:
     """The index anew from the packs there are: after a damaged pack was removed, what it
     held is missing from the index, so that the next backups save it again."""

@@ -8,11 +8,11 @@ SHORTHANDS = frozenset("minutely hourly daily weekly monthly yearly annually qua
                        "semiannually".split())
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DAY = rf"(?:{'|'.join(DAYS)})"
-WEEKDAYS = re.compile(rf"{DAY}(?:\.\.{DAY})?(?:,{DAY}(?:\.\.{DAY})?)*")
+WEEKDAYS = re.compile(rf"{DAY}(?:\.\.{DAY})?(?:,{DAY}(?:\.\.{DAY})?)*", re.ASCII)
 # One component of a date or time: *, N, N..M, each optionally repeated every /K; a list of
 # them with commas.
 ITEM = r"(?:\*|\d{1,4}(?:\.\.\d{1,4})?)(?:/\d{1,4})?"
-COMPONENT = re.compile(rf"{ITEM}(?:,{ITEM})*")
+COMPONENT = re.compile(rf"{ITEM}(?:,{ITEM})*", re.ASCII)
 RANGES = {"year": (1970, 2199), "month": (1, 12), "day": (1, 31), "hour": (0, 23),
           "minute": (0, 59), "second": (0, 59)}
 SPAN = re.compile(r"\s*(\d{1,9})\s*(us|ms|sec|s|min|m|hr|h|d|w)?\s*", re.ASCII)
@@ -65,7 +65,7 @@ def calendar(text: str) -> bool:
         and text != "UTC"
 
 
-WINDOW = re.compile(rf"(\*|{DAY}(?:,{DAY})*) (\d\d:\d\d) (.+)")
+WINDOW = re.compile(rf"(\*|{DAY}(?:,{DAY})*) (\d\d:\d\d) (.+)", re.ASCII)
 
 
 def window(text: str) -> tuple[tuple[str, ...], str, int] | None:

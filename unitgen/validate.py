@@ -50,8 +50,9 @@ def name(value: str, where: str = "") -> str:
     return value
 
 
-def memory(value: str, where: str = "--memory") -> str:
-    """A size such as 512M or 1G, in the canonical form 512M / 1G."""
+def memory(value: str, where: str = "--memory", low: int = MIN_MEMORY,
+           high: int = MAX_MEMORY) -> str:
+    """A size such as 512M or 1G, in the canonical form 512M / 1G, from low to high bytes."""
     match = SIZE.fullmatch(str(value).strip())
     if not match:
         raise BadInput(
@@ -59,8 +60,9 @@ def memory(value: str, where: str = "--memory") -> str:
         )
     number, unit = int(match[1]), match[2].upper()
     size = number << (10 * (SIZE_UNITS.index(unit) + 1) if unit else 0)
-    if not MIN_MEMORY <= size <= MAX_MEMORY:
-        raise BadInput(f"{where}: {value!r} is outside 64M to 1T; give a size in that range")
+    if not low <= size <= high:
+        raise BadInput(f"{where}: {value!r} is outside {size_text(low)} to {size_text(high)}; "
+                       "give a size in that range")
     return size_text(size)
 
 
@@ -166,6 +168,20 @@ def egress_rule(text: str, where: str) -> Egress:
     if network.startswith("[") != (net.version == 6) or not 1 <= number <= 65535:
         raise BadInput(f"{where}: {text!r} is not a network and a port; {fix}")
     return Egress(str(net), number, proto, net.version)
+
+
+def source(value: object, where: str) -> str:
+    """An address or network allowed to reach the workspace ports, such as 10.0.0.1 or
+    10.0.0.0/24; never with a zone."""
+    text = _str(value, where)
+    try:
+        if "%" in text:
+            raise ValueError("a zone")
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise BadInput(f"{where}: {value!r} is not an address or network; give one such as "
+                       "10.0.0.1 or 10.0.0.0/24") from None
+    return text
 
 
 def _list(check):
@@ -297,6 +313,7 @@ SETTINGS = {
     "egress": _choice(EGRESS),
     "egress_allow": _list(lambda v, at: (egress_rule(v, at), v)[1]),
     "admin_ports": _list(lambda v, at: _int(v, at, 1, 65535)),
+    "allow_from": _list(source),
     "cli_image": lambda v, at: image(_str(v, at), at),
     "update_window": update_window,
     "forwarding": _choice(access.FORWARDING),

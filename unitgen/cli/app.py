@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from unitgen import edge, ops, options
-from unitgen.errors import BadInput, UnitgenError
+from unitgen.errors import BadInput, UnitgenError, one_line
 from unitgen.files import Root
 from unitgen.model import Host
 
@@ -73,5 +73,6 @@ def main() -> None:
 
 
 def fail(message: str, status_code: int) -> None:
-    print(f"unitgen: error: {message}", file=sys.stderr)
+    """One line, whatever names or paths from outside the message quotes."""
+    print(f"unitgen: error: {one_line(message)}", file=sys.stderr)
     sys.exit(status_code)

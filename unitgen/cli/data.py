@@ -53,6 +53,25 @@ def snapshots(ctx: typer.Context, users: options.Names = None,
         for s in found])
 
 
+@app.command("host-key")
+def host_key(ctx: typer.Context, user: options.User, snapshot: options.Snapshot = None,
+             as_of: options.AsOf = None, from_host: options.FromHost = None) -> None:
+    """Print the snapshot's id and the workspace host key it holds (type and base64): the
+    snapshot a restore would take (the newest, an id, or --as-of, of this host or
+    --from-host).
+
+    Example: unitgen host-key alice --from-host h1
+    """
+    target: Target = ctx.obj
+    target.live("host-key")
+    choice = restic.Pick(restic.snapshot_id(snapshot) if snapshot else None,
+                         restic.when(as_of) if as_of else None,
+                         validate.SETTINGS["host"](from_host, "--from-host") if from_host
+                         else None)
+    found, key = ops.host_key(target.edge, target.host(), validate.name(user), choice)
+    typer.echo(f"{found} {key}")
+
+
 def _source(text: str | None) -> tuple[Path | None, str | None]:
     """An archive path, or a snapshot id."""
     if text is None:

@@ -17,7 +17,7 @@ from unitgen import (
     validate,
 )
 from unitgen.cli.app import Target, app, image_app
-from unitgen.errors import BadInput
+from unitgen.errors import BadInput, one_line
 from unitgen.model import Admin, Host
 from unitgen.render import render_internal, render_provisioned
 
@@ -48,21 +48,22 @@ def firewall(ctx: typer.Context, off: options.Off = False, internal: options.Int
 def provisioning(target: Target, source: Path | None,
                  admin_keys: list[Path] | None) -> tuple[Host, Admin]:
     """The host to provision and its admin, from a people file or the registry."""
-    host, admin = provision.target(inputs.people_file(source) if source else None,
-                                   None if source else target.host(),
-                                   inputs.read_keys(admin_keys) if admin_keys else ())
+    return provision.target(inputs.people_file(source) if source else None,
+                            None if source else target.host(),
+                            inputs.read_keys(admin_keys) if admin_keys else ())
+
+
+def emit(text: str, out: Path | None, host: Host) -> None:
+    """The config, then its warnings: only once nothing was refused, so that a refusal
+    stays one line."""
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        inputs.write_out(out, text)
+        typer.echo(f"wrote {one_line(str(out))}", err=True)
     for image in provision.unpullable(host):
         typer.echo(f"warning: image {image} names no registry, so the new host cannot pull "
                    "it; push it to a registry and set image to that reference", err=True)
-    return host, admin
-
-
-def emit(text: str, out: Path | None) -> None:
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    inputs.write_out(out, text)
-    typer.echo(f"wrote {out}", err=True)
 
 
 @app.command()
@@ -81,7 +82,7 @@ def ignition(ctx: typer.Context, source: options.PeopleSource = None,
     secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     host, admin = provisioning(ctx.obj, source, admin_key)
     emit(provision.ignition({**render_provisioned(host, variant), **secrets}, admin, spec,
-                            provision.directories(host)), out)
+                            directories=provision.directories(host)), out, host)
 
 
 @app.command()
@@ -99,7 +100,8 @@ def butane(ctx: typer.Context, source: options.PeopleSource = None,
     secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     host, admin = provisioning(ctx.obj, source, admin_key)
     emit(provision.butane({**render_provisioned(host, variant), **secrets}, admin, variant,
-                          spec, len(host.people), provision.directories(host)), out)
+                          spec, len(host.people), directories=provision.directories(host)),
+         out, host)
 
 
 @image_app.command("build")

@@ -7,7 +7,7 @@ import typer
 from unitgen import inputs, ops, options, plan, status, validate
 from unitgen.admission import Wanted
 from unitgen.cli.app import Target, app, key_app
-from unitgen.errors import BadInput, Failed
+from unitgen.errors import BadInput, Failed, one_line
 from unitgen.model import Person
 from unitgen.names import unit
 
@@ -35,10 +35,6 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
         wanted = found.wanted
         if not wanted:
             raise BadInput(f"{source} holds no [people.NAME] table; give one for each person")
-        if found.host_tables:
-            typer.echo(f"note: the [defaults], [firewall] and [admin] tables of {source} are "
-                       "for unitgen ignition; this host's settings are in "
-                       "/etc/wormhole/wormhole.toml", err=True)
     elif not user or not keyfiles:
         raise BadInput("give USER and KEYFILE..., or --from FILE; see: unitgen add --help")
     else:
@@ -53,6 +49,10 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
     added = ops.add(target.root, target.edge, wanted, start)
     for note in added.notes:
         typer.echo(f"note: {note}", err=True)
+    if source is not None and found.host_tables:  # only once the file was taken
+        typer.echo(f"note: the [defaults], [firewall] and [admin] tables of "
+                   f"{one_line(str(source))} are for unitgen ignition; this host's settings "
+                   "are in /etc/wormhole/wormhole.toml", err=True)
     for shared in added.shared_keys:
         typer.echo(f"warning: {shared}", err=True)
     for missing in added.missing_images:
