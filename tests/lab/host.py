@@ -97,13 +97,13 @@ class Host:
         self.name = name
 
     @classmethod
-    def start(cls, name: str, image: str = HOST_IMAGE) -> "Host":
+    def start(cls, name: str, image: str = HOST_IMAGE, extra: tuple[str, ...] = ()) -> "Host":
         if run("docker", "image", "inspect", image, check=False).returncode:
             raise RuntimeError(f"image {image} is missing: run tests/setup.sh first")
         run("docker", "rm", "--force", name, check=False)
         run("docker", "volume", "rm", "--force", f"{name}-docker", check=False)
         run("docker", "run", "--detach", "--name", name, "--hostname", name, *RUN_FLAGS,
-            "-v", f"{name}-docker:/var/lib/docker", image)
+            "-v", f"{name}-docker:/var/lib/docker", *extra, image)
         host = cls(name)
         host.wait_running()
         return host

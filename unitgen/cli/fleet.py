@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from unitgen import fleet, fleetops, inputs, options, placement, provision
+from unitgen import credentials, fleet, fleetops, inputs, options, placement, provision
 from unitgen.cli.app import app, echo
 from unitgen.errors import BadInput, Failed
 from unitgen.fleet import Compiled
@@ -53,9 +53,10 @@ def plan(source: options.FleetFile = PEOPLE, rebalance: options.Rebalance = Fals
 
 
 def configs(source: Path, out: Path, admin_key: list[Path] | None,
-            variant: str, spec: str, suffix: str) -> None:
+            variant: str, spec: str, suffix: str, backup_secrets: Path | None) -> None:
     """One config per host and one for the gateway into `out`, then the lock: refused while
-    people already placed would move."""
+    people already placed would move. Every host gets the same backup secrets, as they
+    share one repository."""
     provision.butane_version(spec, variant)
     if not out.is_dir():
         raise BadInput(f"--out {out} is not a folder; create it or give another")
@@ -68,12 +69,13 @@ def configs(source: Path, out: Path, admin_key: list[Path] | None,
                        "apply first, then write the configs")
     admin = provision.with_keys(compiled.people.admin,
                                 inputs.read_keys(admin_key) if admin_key else ())
+    secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     for image in provision.unpullable(compiled.base()):
         typer.echo(f"warning: image {image} names no registry, so the new hosts cannot pull "
                    "it; push it to a registry and set image to that reference", err=True)
     written = {}
     for name, host in compiled.hosts().items():
-        files = render_provisioned(host, variant)
+        files = {**render_provisioned(host, variant), **secrets}
         folders = provision.directories(host)
         written[name] = provision.ignition(files, admin, spec, directories=folders) \
             if suffix == "ign" else \
@@ -93,24 +95,24 @@ def configs(source: Path, out: Path, admin_key: list[Path] | None,
 @fleet_app.command("ignition")
 def ignition(out: options.OutDir, source: options.FleetFile = PEOPLE,
              admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-             spec: options.Spec = "3.3.0") -> None:
+             spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None) -> None:
     """Write one Ignition config per host (DIR/HOST.ign) and one for the front door
     (DIR/gateway.ign), and record the placement in the lock.
 
-    Example: unitgen fleet ignition --from people.toml --out configs/
+    Example: unitgen fleet ignition --out configs/ --backup-secrets secrets/
     """
-    configs(source, out, admin_key, variant, spec, "ign")
+    configs(source, out, admin_key, variant, spec, "ign", backup_secrets)
 
 
 @fleet_app.command("butane")
 def butane(out: options.OutDir, source: options.FleetFile = PEOPLE,
            admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-           spec: options.Spec = "3.3.0") -> None:
+           spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None) -> None:
     """The same configs as Butane YAML (DIR/HOST.bu, DIR/gateway.bu), for fcos or flatcar.
 
     Example: unitgen fleet butane --variant flatcar --out configs/
     """
-    configs(source, out, admin_key, variant, spec, "bu")
+    configs(source, out, admin_key, variant, spec, "bu", backup_secrets)
 
 
 @fleet_app.command("ssh-config")
