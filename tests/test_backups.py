@@ -413,8 +413,10 @@ def test_the_ignition_command_takes_backup_secrets(tmp_path):
 
 # ---- the script the backup image runs ---------------------------------------------------
 
-def run_script(tmp_path: Path, *args: str, reread: bool) -> list[str]:
-    """The rendered wormhole-restic with a stand-in restic that logs its arguments."""
+def run_script(tmp_path: Path, *args: str, reread: bool = False,
+               snapshots: str = "[]") -> list[str]:
+    """The rendered wormhole-restic with a stand-in restic that logs its arguments, answers
+    `cat config` for an existing repository and `snapshots` with `snapshots`."""
     bin_dir, secrets = tmp_path / "bin", tmp_path / "secrets"
     bin_dir.mkdir()
     secrets.mkdir()
@@ -423,9 +425,15 @@ def run_script(tmp_path: Path, *args: str, reread: bool) -> list[str]:
         (secrets / "reread").write_text("repair\n")
     log = tmp_path / "log"
     fake = bin_dir / "restic"
-    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    (tmp_path / "snapshots.json").write_text(snapshots)
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {log}\n'
+                    'case "$1" in cat) echo \'  "id": "0123abcd",\' ;;\n'
+                    f'  snapshots) cat {tmp_path}/snapshots.json ;; esac\n')
     fake.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RESTIC_PASSWORD_FILE": str(secrets / "password")}
+    (secrets / "repository").write_text("/srv/r\n")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "RESTIC_PASSWORD_FILE": str(secrets / "password"),
+           "RESTIC_REPOSITORY_FILE": str(secrets / "repository"), "WORMHOLE_LOCATION": "/srv/r",
+           "WORMHOLE_HOST": "h1"}
     subprocess.run(["/bin/sh", "-c", restic_script(), "wormhole-restic", *args], env=env,
                    check=True)
     return log.read_text().splitlines()
@@ -435,6 +443,18 @@ def run_script(tmp_path: Path, *args: str, reread: bool) -> list[str]:
 def test_a_backup_reads_every_file_again_only_during_a_repair(tmp_path, reread):
     said = run_script(tmp_path, "run", "backup", "/wormhole/al", reread=reread)
     assert said == ["backup /wormhole/al" + (" --force" if reread else "")]
+
+
+MARKER = '[{"id": "aa", "paths": ["/wormhole/al/removed"], "tags": ["user=al", "removed"]}]'
+DATA = '[{"id": "bb", "paths": ["/wormhole/al/home", "/wormhole/al/hostkeys"]}]'
+
+
+@pytest.mark.parametrize(("found", "held"), [("[]", False), (MARKER, False), (DATA, True)])
+def test_a_host_taking_over_holds_its_backups_only_for_its_own_data(tmp_path, found, held):
+    """The markers that unitgen remove leaves are no data to bring back first."""
+    run_script(tmp_path, "init", snapshots=found)
+    assert (tmp_path / "secrets/hold").exists() == held
+    assert (tmp_path / "secrets/initialized").read_text() == "0123abcd\n"
 
 
 def test_the_reread_flag_touches_no_other_command(tmp_path):

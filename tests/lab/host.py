@@ -15,7 +15,10 @@ TOP = Path(__file__).resolve().parents[2]
 # What the lab names its own containers, volumes, networks and images after.
 PREFIX = os.environ.get("WORMHOLE_LAB_PREFIX", "wormhole-lab-")
 HOST_IMAGE = "wormhole-lab/host:1"
-WORKSPACE_IMAGE = "wormhole:latest"
+# The workspace image as the config names it by default, inside a lab host; on the outer
+# engine it is built under the lab's prefix, so that no one else's wormhole:latest moves.
+HOST_WORKSPACE_IMAGE = "wormhole:latest"
+WORKSPACE_IMAGE = f"{PREFIX}wormhole:latest"
 RUN_FLAGS = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -160,6 +163,8 @@ class Host:
         saved.stdout.close()
         if saved.wait() or loaded.returncode:
             raise RuntimeError(f"loading {tag} into {self.name} failed: {loaded.stderr}")
+        if tag == WORKSPACE_IMAGE:
+            self.exec("docker", "tag", tag, HOST_WORKSPACE_IMAGE)
 
     def install_unitgen(self, wheels: Path) -> None:
         """Install unitgen from wheels into /opt/unitgen with no index, as an admin would."""
