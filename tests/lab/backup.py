@@ -9,6 +9,7 @@ Every container, network and image is named from the prefix (WORMHOLE_LAB_PREFIX
 "wormhole-lab-"); `destroy()` removes the server, its data and its network.
 """
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ class RepoServer:
         self.name = f"{PREFIX}{name}"
         self.network = f"{self.name}-net"
         self.size = size
+        self.subnet = f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}.0/24"
         self.password = secrets.token_urlsafe(16)
         self.folder = Path(tempfile.mkdtemp(prefix="wormhole-repo-"))
 
@@ -54,7 +56,9 @@ class RepoServer:
         (self.folder / "htpasswd").write_text(htpasswd)
         (self.folder / "data").mkdir()
         run("docker", "network", "rm", self.network, check=False)
-        run("docker", "network", "create", self.network)
+        # A subnet no lab host's own engine picks (172.17-31/16, 192.168/20), so that the
+        # host can join the network without a clash with its inner bridges.
+        run("docker", "network", "create", "--subnet", self.subnet, self.network)
         storage = (["--tmpfs", f"/srv/restic:size={self.size}"] if self.size else
                    ["-v", f"{self.folder / 'data'}:/srv/restic"])
         run("docker", "rm", "-f", self.name, check=False)

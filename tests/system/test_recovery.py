@@ -23,7 +23,7 @@ PEOPLE = [f"p{n:02d}" for n in range(1, 21)]
 CONFIG = "/etc/wormhole/wormhole.toml"
 PASSWORD = "/etc/wormhole/restic/password"
 # Varied homes: a folder of its own mode, an empty folder, odd names, a symlink and a
-# dangling one, a file owned by root (chown in the container), and for p01 a 50 MB file.
+# dangling one, a file of root's, the person's group reading it, and for p01 a 50 MB file.
 FILES = r"""
 set -e; cd ~
 mkdir -p data/sub data/empty && chmod 0700 data/sub
@@ -39,8 +39,9 @@ LISTING = ("cd ~ && find . -printf '%p %y %m %U %G %s %l\\n' | LC_ALL=C sort && 
            "find . -type f -exec sha256sum {} + | LC_ALL=C sort")
 
 
-def start_host(name: str, wheels, server: backup.RepoServer) -> Host:
+def start_host(name: str, wheels, server: backup.RepoServer, hosts: list[Host]) -> Host:
     lab = Host.start(name)
+    hosts.append(lab)
     lab.load_image()
     backup.load_backup_image(lab)
     lab.install_unitgen(wheels)
@@ -65,8 +66,7 @@ def drill(tmp_path_factory, make_key):
     name = f"{PREFIX}drill-{os.getpid()}"
     hosts: list[Host] = []
     try:
-        first = start_host(name, wheels, server)
-        hosts.append(first)
+        first = start_host(name, wheels, server, hosts)
         keys = {n: make_key(f"drill-{n}") for n in PEOPLE}
         ports = {n: person(first, n, keys[n]) for n in PEOPLE}
         for n in PEOPLE:
@@ -76,8 +76,9 @@ def drill(tmp_path_factory, make_key):
             script = FILES + (BIG if n == "p01" else "")
             done = ssh(first.ip, ports[n], keys[n], script)
             assert done.returncode == 0, done.stderr
-            first.exec("docker", "exec", "-u", "0", f"wormhole-{n}", "sh", "-c",
-                       "chown 0:0 ~user/data/random.bin")
+            first.exec("docker", "run", "--rm", "--network", "none", "-v",
+                       f"wormhole-home-{n}:/h", "--entrypoint", "chown", "wormhole:latest",
+                       "0:1000", "/h/data/random.bin")
             return (ssh(first.ip, ports[n], keys[n], LISTING).stdout,
                     host_key(first.ip, ports[n]), first.exec("cat", f"/etc/wormhole/people/"
                                                              f"{n}.toml").stdout)
@@ -90,8 +91,7 @@ def drill(tmp_path_factory, make_key):
         config = first.exec("cat", CONFIG).stdout
         first.destroy()  # the container and its engine's volume: every home is gone
         hosts.clear()
-        fresh = start_host(name, wheels, server)
-        hosts.append(fresh)
+        fresh = start_host(name, wheels, server, hosts)
         fresh.put(CONFIG, config)
         fresh.put(PASSWORD, password)
         fresh.sh(f"chmod 0600 {PASSWORD}")
@@ -153,9 +153,11 @@ def test_an_unreachable_repository_fails_the_unit_visibly_and_the_next_run_recov
 
 def test_a_corrupted_pack_is_caught_by_the_check_unit(drill):
     fresh, server, *_ = drill
-    # Every data pack damaged, so that whichever part this week's check reads holds one.
+    # Every data pack damaged (bytes overwritten, the end cut off), so that the check finds
+    # it whichever part of the data this week's run reads.
     server.exec("for f in $(find /srv/restic/data -type f); do "
-                "printf 'XXXXXXXX' | dd of=$f bs=1 seek=100 conv=notrunc 2>/dev/null; done")
+                "printf 'XXXXXXXX' | dd of=$f bs=1 seek=100 conv=notrunc 2>/dev/null && "
+                "truncate -s -100 $f; done")
     done = fresh.exec("systemctl", "start", "wormhole-check.service", check=False, timeout=900)
     assert done.returncode != 0
     assert fresh.unit("wormhole-check.service", "ActiveState")["ActiveState"] == "failed"
