@@ -79,7 +79,8 @@ def legacy_archive(host, frank):
 def test_the_repository_and_its_secrets_are_private(host, first_snapshot):
     modes = host.sh(f"stat -c '%a %U' /etc/wormhole/restic /etc/wormhole/restic/password "
                     f"/etc/wormhole/restic/repository {REPOSITORY} /var/cache/wormhole/restic")
-    assert modes.stdout.split("\n")[:5] == ["700 root"] * 5
+    assert modes.stdout.split("\n")[:5] == ["700 root", "600 root", "600 root", "700 root",
+                                            "700 root"]
     assert host.exec("cat", "/etc/wormhole/restic/repository").stdout == f"{REPOSITORY}\n"
     taken = snapshots(host, "frank")
     assert [s["short_id"] for s in taken] == [first_snapshot]
@@ -276,6 +277,7 @@ def test_remove_takes_a_final_backup_and_restore_brings_a_person_back(host, make
     assert [s["short_id"] for s in taken if "removed" not in s["tags"]][-1] == final
     assert "removed" in taken[-1]["tags"]  # restore --all leaves gina out now
     assert "wormhole-home-gina" not in host.exec("docker", "volume", "ls", "-q").stdout
+    host.unitgen("backup", "hank")  # his last, before a removal without one
     count = len(json.loads(host.unitgen("snapshots", "hank", "--json").stdout))
     host.unitgen("remove", "hank", "--no-backup")
     hank = json.loads(host.unitgen("snapshots", "hank", "--json").stdout)
