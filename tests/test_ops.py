@@ -183,8 +183,8 @@ def test_a_restore_that_answers_moves_the_person_and_deletes_the_old_volumes(roo
     edge = FakeEdge()
     crew(root, edge, "al")
     edge.active_units = {names.unit("al")}
-    archive = tmp_path / "al.tar.gz"
-    ops._restore(root, edge, ops.load(root), ops.load(root).need("al"), archive,
+    ops._restore(root, edge, ops.load(root), ops.load(root).need("al"),
+                 lambda w, volumes: edge.extract(w.image, None, "al", volumes), "x",
                  lambda _: None)
     assert ops.load(root).need("al").generation == 1
     assert edge.volumes == {"wormhole-home-al.1", "wormhole-hostkeys-al.1"}
@@ -197,7 +197,9 @@ def test_a_restore_that_does_not_answer_goes_back_to_the_old_data(root, tmp_path
     edge.broken = {host.need("al").port}
     before = root("/etc/wormhole/env/al.env").read_text()
     with pytest.raises(Failed) as failed:
-        ops._restore(root, edge, host, host.need("al"), tmp_path / "a.tar.gz", lambda _: None)
+        ops._restore(root, edge, host, host.need("al"),
+                     lambda w, volumes: edge.extract(w.image, None, "al", volumes), "x",
+                     lambda _: None)
     assert_message(str(failed.value), "al did not answer on the restored data",
                    "went back to its previous data")
     assert ops.load(root) == host

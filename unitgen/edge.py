@@ -3,7 +3,7 @@ unitgen.systemctl), the engine (through unitgen.engine) and the readiness probe.
 the real ones. `Offline`, for a --root other than /, only writes files: it leaves systemd alone
 and refuses what needs the engine. Fast tests hand operations a fake with the same methods."""
 
-from unitgen import engine, probe, sockets, systemctl
+from unitgen import engine, journal, probe, repository, sockets, systemctl
 from unitgen.errors import BadInput
 
 
@@ -27,6 +27,14 @@ class Live:
     image_id = staticmethod(engine.image_id)
     has_image = staticmethod(engine.has_image)
     answers = staticmethod(probe.ssh_banner)
+    snapshots = staticmethod(repository.snapshots)
+    inspect = staticmethod(repository.inspect)
+    restore_snapshot = staticmethod(repository.restore)
+    mark_removed = staticmethod(repository.mark_removed)
+    rebuild_index = staticmethod(repository.rebuild_index)
+    host_key = staticmethod(repository.host_key)
+    host_name = staticmethod(repository.host_name)
+    saved = staticmethod(journal.saved_snapshots)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:
@@ -48,7 +56,9 @@ class Offline(Live):
     check = daemon_reload = start = stop = restart = reset_failed = try_reload = \
         staticmethod(_quiet)
     results = active = create_volumes = volumes_of = remove_volumes = extract = clear_restores = \
-        running_image = image_id = has_image = answers = staticmethod(_refused)
+        running_image = image_id = has_image = answers = snapshots = inspect = \
+        restore_snapshot = mark_removed = rebuild_index = host_key = host_name = saved = \
+        staticmethod(_refused)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:

@@ -6,13 +6,19 @@ image is built by `unitgen image build` on the outer engine and loaded into it.
 """
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
+# What the lab names its own containers, volumes, networks and images after.
+PREFIX = os.environ.get("WORMHOLE_LAB_PREFIX", "wormhole-lab-")
 HOST_IMAGE = "wormhole-lab/host:1"
-WORKSPACE_IMAGE = "wormhole:latest"
+# The workspace image as the config names it by default, inside a lab host; on the outer
+# engine it is built under the lab's prefix, so that no one else's wormhole:latest moves.
+HOST_WORKSPACE_IMAGE = "wormhole:latest"
+WORKSPACE_IMAGE = f"{PREFIX}wormhole:latest"
 RUN_FLAGS = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -94,13 +100,13 @@ class Host:
         self.name = name
 
     @classmethod
-    def start(cls, name: str, image: str = HOST_IMAGE) -> "Host":
+    def start(cls, name: str, image: str = HOST_IMAGE, extra: tuple[str, ...] = ()) -> "Host":
         if run("docker", "image", "inspect", image, check=False).returncode:
             raise RuntimeError(f"image {image} is missing: run tests/setup.sh first")
         run("docker", "rm", "--force", name, check=False)
         run("docker", "volume", "rm", "--force", f"{name}-docker", check=False)
         run("docker", "run", "--detach", "--name", name, "--hostname", name, *RUN_FLAGS,
-            "-v", f"{name}-docker:/var/lib/docker", image)
+            "-v", f"{name}-docker:/var/lib/docker", *extra, image)
         host = cls(name)
         host.wait_running()
         return host
@@ -157,6 +163,8 @@ class Host:
         saved.stdout.close()
         if saved.wait() or loaded.returncode:
             raise RuntimeError(f"loading {tag} into {self.name} failed: {loaded.stderr}")
+        if tag == WORKSPACE_IMAGE:
+            self.exec("docker", "tag", tag, HOST_WORKSPACE_IMAGE)
 
     def install_unitgen(self, wheels: Path) -> None:
         """Install unitgen from wheels into /opt/unitgen with no index, as an admin would."""

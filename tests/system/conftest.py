@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.host import Host, build_wheels, build_workspace_image, wait_ssh
+from tests.lab import backup
+from tests.lab.host import PREFIX, Host, build_wheels, build_workspace_image, wait_ssh
 
 
 def pytest_collection_modifyitems(items):
@@ -22,9 +23,11 @@ def pytest_collection_modifyitems(items):
 def host(tmp_path_factory) -> Host:
     wheels = build_wheels(tmp_path_factory.mktemp("wheels"))
     build_workspace_image()
-    lab = Host.start(f"wormhole-lab-test-{os.getpid()}")
+    backup.build_images()
+    lab = Host.start(f"{PREFIX}test-{os.getpid()}")
     try:
         lab.load_image()
+        backup.load_backup_image(lab)
         lab.install_unitgen(wheels)
         yield lab
     finally:
