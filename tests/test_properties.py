@@ -840,7 +840,7 @@ def check_rules(path: str, text: str, config: dict, people_ports: list[int]) -> 
     expected = baseline().rules[version, egress]
     assert fixed == expected, f"{path}: lines beyond the template's: " \
                               f"{sorted((fixed - expected).elements())}\n{text}"
-    sources = [f"{a}/{32 if version == 4 else 128}" for a in config.get("allow_from", [])
+    sources = [str(ipaddress.ip_network(a, strict=False)) for a in config.get("allow_from", [])
                if (":" in a) == (version == 6)] or [None]
     if config.get("allow_from") and sources == [None]:  # sources of the other version only
         sources = []
