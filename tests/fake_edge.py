@@ -1,11 +1,12 @@
 """A stand-in for unitgen.edge.Live that records what operations ask of systemd, the engine
 and the disks, and answers from plain data: the fast tests drive unitgen.ops with it."""
 
-from unitgen import names
-from unitgen.disk import Usage, usable
-from unitgen.errors import Failed
+from unitgen import names, registry, restic
+from unitgen.disk import Need, Usage, usable
+from unitgen.errors import BadInput, Failed
 from unitgen.model import Workspace, size_bytes
-from unitgen.names import generation_of
+from unitgen.names import backup_unit, generation_of
+from unitgen.repository import Inspected
 
 
 class FakeEdge:
@@ -22,8 +23,15 @@ class FakeEdge:
         self.active_units: set[str] = set()
         self.disks: dict[str, Usage] = {}  # image -> its use
         self.mounted: dict[str, str] = {}  # mount folder -> image
-        self.failing = set(failing)  # calls that fail: migrate, extract, shrink, reload
+        self.failing = set(failing)  # calls that fail: migrate, extract, restore, shrink, reload
         self.grows_to: str | None = None  # what the next start grows every disk to
+        self.listing: list[dict] = []  # the repository's snapshots, as restic --json lists them
+        self.records: dict[str, str] = {}  # snapshot id -> the record it holds
+        self.keyless: set[str] = set()  # snapshot ids without a host key
+        self.needs: dict[str, Need] = {}  # snapshot id -> what it takes on a disk
+        self.password_wrong = False
+        self.failing_backups: set[str] = set()
+        self.hostname = "lab"
 
     def _record(self, *call: object) -> None:
         self.calls.append(call)
@@ -59,7 +67,8 @@ class FakeEdge:
             raise Failed(f"{call} failed; see the fake")
 
     def results(self, units: list[str]) -> dict[str, str]:
-        return dict.fromkeys(units, "success")
+        return {u: "exit-code" if backup_unit.of(u) in self.failing_backups else "success"
+                for u in units}
 
     def active(self, unit: str) -> bool:
         return unit in self.active_units
@@ -142,6 +151,61 @@ class FakeEdge:
 
     def busy_ports(self) -> frozenset[int]:
         return self.busy
+
+    def _repository(self) -> None:
+        if self.password_wrong:
+            raise BadInput("restic snapshots failed (wrong password): Fatal: wrong password or "
+                           "no key found; put the right one in /etc/wormhole/restic/password")
+
+    def snapshots(self, backups: restic.Backups, tag: str | None = None,
+                  timeout: float | None = None) -> list[restic.Snapshot]:
+        self._repository()
+        return [s for s in restic.snapshots(self.listing) if tag is None or tag in s.tags]
+
+    def inspect(self, backups: restic.Backups, chosen: dict) -> dict[str, Inspected]:
+        self._repository()
+        return {user: Inspected(self.records.get(s.id), s.id not in self.keyless)
+                for user, s in chosen.items()}
+
+    def snapshot_need(self, backups: restic.Backups, snapshot: restic.Snapshot,
+                      name: str) -> Need:
+        self._record("snapshot-need", name, snapshot.short_id)
+        return self.needs.get(snapshot.id, Need(1 << 20, 12))
+
+    def restore_onto_disk(self, backups: restic.Backups, snapshot: restic.Snapshot, name: str,
+                          mount: str) -> None:
+        self._record("restore-snapshot", name, snapshot.short_id, self.mounted[mount])
+        self._fail("restore")
+
+    def mark_removed(self, backups: restic.Backups, name: str) -> None:
+        self._record("mark-removed", name, backups.host)
+
+    def host_key(self, backups: restic.Backups, snapshot: restic.Snapshot,
+                 user: str) -> str | None:
+        self._repository()
+        return None if snapshot.id in self.keyless else f"ssh-ed25519 KEY{snapshot.short_id}"
+
+    def rebuild_index(self, backups: restic.Backups) -> None:
+        self._record("rebuild-index")
+
+    def host_name(self) -> str:
+        return self.hostname
+
+    def saved(self, names: list[str], since: float) -> dict[str, str]:
+        return {n: f"{abs(hash(n)) % 16**8:08x}" for n in names if n not in self.failing_backups}
+
+    def add_snapshot(self, user: str, hours: float, number: int, host: str = "lab",
+                     person: object = None, removed: bool = False) -> str:
+        """A snapshot in the fake repository, with the record of `person` when given."""
+        moment = f"2026-12-01T{int(hours):02d}:{int(hours % 1 * 60):02d}:00.5Z"
+        sid = f"{number:02x}" * 32
+        paths = [f"/wormhole/{user}/removed"] if removed else restic.paths(user)
+        self.listing.append({"id": sid, "time": moment, "hostname": host, "paths": paths,
+                             "tags": [f"user={user}", f"host={host}",
+                                      *(["removed"] if removed else [])]})
+        if person is not None:
+            self.records[sid] = registry.dump_person(person)
+        return sid
 
     def restarted(self) -> list[str]:
         return [unit for call in self.calls if call[0] == "restart" for unit in call[1:]]

@@ -2,11 +2,8 @@
 order of a move's steps, the undo of each step when one fails, the lock after each move, the
 tar copies, and status. No host and no ssh."""
 
-import hashlib
-import io
 import json
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -15,34 +12,25 @@ from tests.fleet_fixture import compiled, text
 from tests.helpers import assert_message
 from unitgen import fleetops
 from unitgen.errors import Failed
-from unitgen.fleetops import Apply, Done, Remote, Ssh, TarCopies
+from unitgen.fleetops import Apply, Backup, Done, Remote, ResticSnapshots, Ssh
 from unitgen.placement import Locked
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPmR0dvJ7s2hR+q6fNzdx1lJ4dAtx4mt1U9wh9g3B8pd"
-STAMP = "20261201T030000Z"
+SNAPSHOT = "0a1b2c3d"
+FULL = SNAPSHOT * 8
 ADDRESSES = {"10.0.0.1": "gw", "10.0.0.11": "h1", "10.0.0.12": "h2", "10.0.0.13": "h3"}
-
-
-def make_archive(key: str = HOST_KEY) -> bytes:
-    """A workspace backup as the backup script makes it: home/ and hostkeys/."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (("home/notes.txt", b"kept\n"),
-                           ("hostkeys/ssh_host_ed25519_key", b"private\n"),
-                           ("hostkeys/ssh_host_ed25519_key.pub", f"{key} \n".encode())):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class FakeFleet:
     """Hosts as the transport sees them: unitgen, systemctl, cat, the atomic write and the
     gateway's ssh-keyscan. `fail(host, words, data)` makes a command fail; `answering` is
-    whether workspaces answer the gateway, `key` the host key they answer with."""
+    whether workspaces answer the gateway, `key` the host key they answer with and that
+    their snapshots hold; `snapshots` the hosts whose snapshots the repository holds."""
 
-    def __init__(self, fail=None, answering: bool = True, key: str = HOST_KEY) -> None:
+    def __init__(self, fail=None, answering: bool = True, key: str = HOST_KEY,
+                 snapshots: tuple[str, ...] = ("h1", "h2", "h3")) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.snapshots = snapshots
         self.files: dict[tuple[str, str], bytes] = {}
         self.fail, self.answering, self.key = fail, answering, key
 
@@ -54,7 +42,11 @@ class FakeFleet:
         if words.startswith("write "):
             self.files[(host, words[6:])] = data
         elif words.startswith("unitgen backup "):
-            return Done(0, self.backup(host, words.split()[2:]), "")
+            return Done(0, self.backup(words.split()[2:]), "")
+        elif words.startswith("unitgen host-key ") and words.split()[-1] in self.snapshots:
+            return Done(0, f"{FULL} {self.key}\n".encode(), "")
+        elif words.startswith("unitgen host-key "):
+            return Done(2, b"", "unitgen: error: the repository holds no snapshot of them\n")
         elif words.startswith("cat ") and (host, words[4:]) in self.files:
             return Done(0, self.files[(host, words[4:])], "")
         elif words.startswith("cat "):
@@ -75,15 +67,10 @@ class FakeFleet:
             return f"keyscan {ADDRESSES[argv[-1]]}:{argv[argv.index('-p') + 1]}"
         return " ".join(a for a in argv if a != "--")
 
-    def backup(self, host: str, names: list[str]) -> bytes:
-        lines = []
-        for n, name in enumerate(names, 1):
-            path = f"/var/lib/wormhole/backups/{name}/{name}-{STAMP}.tar.gz"
-            data = make_archive(self.key)
-            self.files[(host, path)] = data
-            self.files[(host, path + ".sha256")] = \
-                f"{hashlib.sha256(data).hexdigest()}  {name}-{STAMP}.tar.gz\n".encode()
-            lines.append(f"[{n}/{len(names)}] {name}: {path}")
+    @staticmethod
+    def backup(names: list[str]) -> bytes:
+        lines = [f"[{n}/{len(names)}] {name}: snapshot {SNAPSHOT}"
+                 for n, name in enumerate(names, 1)]
         return "\n".join(lines).encode() + b"\n"
 
     def on(self, host: str) -> list[str]:
@@ -103,15 +90,12 @@ def run_apply(fake: FakeFleet, tmp_path: Path, source: str = SOURCE,
     """apply against the fake; returns (result or the failure's message, lock writes)."""
     writes: list[dict] = []
     plan = compiled(source, LOCKED if lock is None else lock)
-    repository = TarCopies(tmp_path / "people.backups", 2, "/var/lib/wormhole/backups")
+    repository = ResticSnapshots(plan)
     job = Apply(plan, Remote(fake, plan, wait=0), repository, writes.append, lambda _: None)
     try:
         return job.run(), writes
     except Failed as problem:
         return str(problem), writes
-
-
-ARCHIVE = f"/var/lib/wormhole/backups/alice/alice-{STAMP}.tar.gz"
 
 
 def test_a_move_runs_its_steps_in_order_and_writes_the_lock_once(tmp_path):
@@ -127,14 +111,11 @@ def test_a_move_runs_its_steps_in_order_and_writes_the_lock_once(tmp_path):
         ("gw", "write /etc/wormhole/gateway/authorized_keys"),
         ("h1", "systemctl stop wormhole@alice.service"),                  # 1 the last backup
         ("h1", "unitgen backup alice"),
-        ("h1", f"cat {ARCHIVE}.sha256"),
-        ("h1", f"cat {ARCHIVE}"),
+        ("h1", f"unitgen host-key alice {SNAPSHOT} --from-host h1"),      # from the snapshot
         ("h2", "unitgen remove alice --no-backup --purge --yes"),         # 2 the restore
-        ("h2", f"write {ARCHIVE}.sha256"),
-        ("h2", f"write {ARCHIVE}"),
         ("h2", "write /var/lib/wormhole/fleet/alice.toml"),
         ("h2", "unitgen add --from /var/lib/wormhole/fleet/alice.toml"),
-        ("h2", f"unitgen restore alice {ARCHIVE} --no-backup"),
+        ("h2", f"unitgen restore alice {FULL} --from-host h1 --no-backup"),
         ("h2", "systemctl start wormhole@alice.service"),
         ("gw", "keyscan h2:2200"),                                        # 3 the check
         ("gw", "cat /etc/hosts"),                                         # 4 the switch
@@ -145,7 +126,6 @@ def test_a_move_runs_its_steps_in_order_and_writes_the_lock_once(tmp_path):
     # the file the target registers alice from: her values and her fleet port
     sent = fake.files[("h2", "/var/lib/wormhole/fleet/alice.toml")].decode()
     assert sent.startswith("[people.alice]\nport = 2200\nkeys = [") and "host" not in sent
-    assert (tmp_path / "people.backups/alice" / f"alice-{STAMP}.tar.gz").is_file()
 
 
 STEPS = {
@@ -214,17 +194,13 @@ def test_each_completed_move_is_in_the_lock_before_the_next_begins(tmp_path):
 def test_a_lost_hosts_people_come_back_from_their_last_backup(tmp_path):
     source = text({"h1": 10, "h2": 10}, ["alice", "bob"])
     lock = {"alice": Locked("h3", 2200), "bob": Locked("h1", 2201)}
-    folder = tmp_path / "people.backups/alice"
-    folder.mkdir(parents=True)
-    data = make_archive()
-    (folder / f"alice-{STAMP}.tar.gz.sha256").write_text(
-        f"{hashlib.sha256(data).hexdigest()}  alice-{STAMP}.tar.gz\n")
-    (folder / f"alice-{STAMP}.tar.gz").write_bytes(data)
     fake = FakeFleet()
     result, _ = run_apply(fake, tmp_path, source, lock)
     target = result.state["alice"].host
     assert result.state["alice"].port == 2200 and target in ("h1", "h2")
-    assert f"write {ARCHIVE}" in fake.on(target)
+    assert fake.on(target)[:2] == ["unitgen host-key alice --from-host h3",  # h3's newest
+                                   "unitgen remove alice --no-backup --purge --yes"]
+    assert f"unitgen restore alice {FULL} --from-host h3 --no-backup" in fake.on(target)
     assert "keyscan" in " ".join(fake.on("gw"))
     assert fake.on("h3") == []  # nothing is asked of the lost host
     assert f"{'10.0.0.11' if target == 'h1' else '10.0.0.12'} alice.wormhole" in fake.door()
@@ -232,9 +208,11 @@ def test_a_lost_hosts_people_come_back_from_their_last_backup(tmp_path):
 
 def test_without_a_backup_a_lost_hosts_person_stays_in_the_lock(tmp_path):
     source = text({"h1": 10}, ["alice"])
-    message, writes = run_apply(FakeFleet(), tmp_path, source, {"alice": Locked("h3", 2200)})
-    assert_message(message, "alice: last backup failed (h3 is gone and there is no backup of "
-                            "alice to restore; see: unitgen fleet backup)",
+    message, writes = run_apply(FakeFleet(snapshots=()), tmp_path, source,
+                                {"alice": Locked("h3", 2200)})
+    assert_message(message, "alice: last backup failed (h3 is gone and no backup of alice "
+                            "could be read (unitgen host-key on 10.0.0.11: the repository "
+                            "holds no snapshot of them); see: unitgen fleet backup)",
                    "alice stays in the lock on h3, which is gone")
     assert writes == []
 
@@ -301,17 +279,17 @@ def test_an_unreachable_gateway_stops_apply_before_anything_moves(tmp_path):
     assert writes == [] and [at for at, _ in fake.calls] == ["gw", "gw"]
 
 
-def test_fleet_backup_copies_each_hosts_people_and_skips_a_lost_host(tmp_path):
+def test_fleet_backup_backs_up_each_hosts_people_and_skips_a_lost_host(tmp_path):
     plan = compiled(text({"h1": 10, "h2": 10}, ["alice", "bob", "carol"]),
                     {"alice": Locked("h1", 2200), "bob": Locked("h2", 2201),
                      "carol": Locked("h3", 2202)})
     fake, said = FakeFleet(), []
-    copies = TarCopies(tmp_path, 2, "/b")
+    copies = ResticSnapshots(plan)
     made = fleetops.backup(plan, Remote(fake, plan), copies, [], said.append)
     assert sorted(made) == ["alice", "bob"]
     assert ("h1", "unitgen backup alice") in fake.calls
     assert ("h2", "unitgen backup bob") in fake.calls
-    assert said == [f"{n}: {tmp_path / n / f'{n}-{STAMP}.tar.gz'}" for n in ("alice", "bob")]
+    assert said == [f"alice: snapshot {FULL} of h1", f"bob: snapshot {FULL} of h2"]
     with pytest.raises(Exception) as caught:
         fleetops.backup(plan, Remote(fake, plan), copies, ["carol"], said.append)
     assert_message(str(caught.value), "carol's host h3 is not in the people file")
@@ -358,43 +336,34 @@ def test_ssh_without_a_client_is_one_line():
     assert_message(str(caught.value), "cannot run /nonexistent/ssh", fleetops.SSH_VARIABLE)
 
 
-# ---- the tar copies ----------------------------------------------------------------------
+# ---- the restic repository --------------------------------------------------------------
 
-def test_tar_copies_keep_the_newest_and_deliver_checksum_first(tmp_path):
+def test_take_reads_the_host_key_from_the_new_snapshot_and_deliver_restores_it():
     fake = FakeFleet()
     plan = compiled(SOURCE, LOCKED)
-    remote = Remote(fake, plan)
-    copies = TarCopies(tmp_path, 1, "/srv/backups")
-    old = tmp_path / "alice" / "alice-20200101T000000Z.tar.gz"
-    old.parent.mkdir()
-    old.write_bytes(b"x")
-    old.with_name(old.name + ".sha256").write_text("y")
-    taken = copies.take(remote, "10.0.0.11", ["alice"])["alice"]
-    assert sorted(p.name for p in (tmp_path / "alice").iterdir()) == [
-        f"alice-{STAMP}.tar.gz", f"alice-{STAMP}.tar.gz.sha256"]
-    assert taken.host_key == HOST_KEY and copies.latest("alice") == taken
-    assert copies.latest("bob") is None
+    remote, snapshots = Remote(fake, plan), ResticSnapshots(plan)
+    taken = snapshots.take(remote, "10.0.0.11", ["alice"])["alice"]
+    assert taken == Backup("alice", FULL, "h1", HOST_KEY)
+    assert snapshots.latest(remote, "10.0.0.12", "alice", "h1") == taken
     fake.calls.clear()
-    path = copies.deliver(remote, taken, "10.0.0.12")
-    assert path == f"/srv/backups/alice/alice-{STAMP}.tar.gz"
-    assert fake.calls == [("h2", f"write {path}.sha256"), ("h2", f"write {path}")]
+    snapshots.deliver(remote, taken, "10.0.0.12")
+    assert fake.calls == [("h2", f"unitgen restore alice {FULL} --from-host h1 --no-backup")]
 
 
-def test_a_damaged_copy_is_refused(tmp_path):
+def test_a_backup_that_names_no_snapshot_is_refused():
     fake = FakeFleet()
+    fake.backup = lambda names: b"[1/1] alice: backup FAILED, see: journalctl\n"
     plan = compiled(SOURCE, LOCKED)
-    fake.backup("h1", ["alice"])
-    original = fake.backup
+    with pytest.raises(Failed) as caught:
+        ResticSnapshots(plan).take(Remote(fake, plan), "10.0.0.11", ["alice"])
+    assert_message(str(caught.value), "unitgen backup on 10.0.0.11 printed no snapshot for "
+                   "alice")
 
-    def damaged(host, names):
-        out = original(host, names)
-        fake.files[("h1", ARCHIVE)] += b"junk"
-        return out
 
-    fake.backup = damaged
-    with pytest.raises(Exception) as caught:
-        TarCopies(tmp_path, 2, "/b").take(Remote(fake, plan), "10.0.0.11", ["alice"])
-    assert "its checksum does not match" in str(caught.value)
+def test_each_fleet_host_tags_its_snapshots_with_its_fleet_name():
+    plan = compiled(SOURCE, LOCKED)
+    assert {name: h.settings.host for name, h in plan.hosts().items()} == \
+        {"h1": "h1", "h2": "h2", "h3": "h3"}
 
 
 # ---- status ------------------------------------------------------------------------------

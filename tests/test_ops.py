@@ -12,7 +12,7 @@ import pytest
 
 from tests.fake_edge import FakeEdge
 from tests.helpers import assert_message, snapshot
-from unitgen import admission, disk, names, ops, plan
+from unitgen import admission, disk, names, ops, plan, restic
 from unitgen import edge as edge_module
 from unitgen.admission import Wanted
 from unitgen.disk import Usage
@@ -189,6 +189,10 @@ def test_restore_generations_count_up_past_every_volume_and_disk_and_drop_stale_
     assert plan.next_generation("al", ["wormhole-home-alan", "wormhole-home-al.x"]) == 0
 
 
+def from_archive(edge: FakeEdge) -> ops.Fill:
+    return lambda w, aside: edge.extract_onto_disk(w.image, None, w.name, aside)
+
+
 def restored(root: Root, edge: FakeEdge) -> Host:
     """al added, their disk made and running."""
     host = crew(root, edge, "al")
@@ -201,7 +205,7 @@ def test_a_restore_that_answers_moves_the_person_onto_a_new_disk_and_deletes_the
         root, tmp_path):
     edge = FakeEdge()
     host = restored(root, edge)
-    ops._restore(root, edge, host, host.need("al"), tmp_path / "al.tar.gz", lambda _: None)
+    ops._restore(root, edge, host, host.need("al"), from_archive(edge), "x", lambda _: None)
     assert ops.load(root).need("al").generation == 1
     assert set(edge.disks) == {names.disk_image("al", 1)}
     assert ("extract", "al", names.disk_image("al", 1)) in edge.calls
@@ -215,7 +219,8 @@ def test_a_restore_that_does_not_answer_goes_back_to_the_old_disk(root, tmp_path
     edge.broken = {host.need("al").port}
     before = root("/etc/wormhole/env/al.env").read_text()
     with pytest.raises(Failed) as failed:
-        ops._restore(root, edge, host, host.need("al"), tmp_path / "a.tar.gz", lambda _: None)
+        ops._restore(root, edge, host, host.need("al"), from_archive(edge), "x",
+                     lambda _: None)
     assert_message(str(failed.value), "al did not answer on the restored data",
                    "went back to its previous data")
     assert ops.load(root) == host
@@ -227,7 +232,8 @@ def test_a_failed_extraction_deletes_the_new_disk_and_changes_nothing(root, tmp_
     edge = FakeEdge(failing={"extract"})
     host = restored(root, edge)
     with pytest.raises(Failed, match="extract failed"):
-        ops._restore(root, edge, host, host.need("al"), tmp_path / "a.tar.gz", lambda _: None)
+        ops._restore(root, edge, host, host.need("al"), from_archive(edge), "x",
+                     lambda _: None)
     assert ops.load(root) == host
     assert set(edge.disks) == {names.disk_image("al", 0)} and edge.mounted == {}
 
@@ -254,12 +260,14 @@ def test_a_restore_larger_than_the_disk_is_refused_before_anything_changes(root,
     files = snapshot(root.path)
     edge.calls.clear()
     with pytest.raises(BadInput) as refused:
-        ops.restore(root, edge, "al", source, None, backup_first=True, say=lambda _: None)
-    assert_message(str(refused.value), f"{source.name} takes 240M, more than a 256M disk "
+        ops.restore(root, edge, "al", source, restic.Pick(), None, backup_first=True,
+                    say=lambda _: None)
+    assert_message(str(refused.value), f"{source} takes 240M, more than a 256M disk "
                    "holds (220M)", "give al a larger disk first: unitgen set al --disk SIZE")
     assert edge.calls == [] and snapshot(root.path) == files
     ops.set_limits(root, edge, "al", {"disk": "1G"}, restart=False)
-    ops.restore(root, edge, "al", source, None, backup_first=False, say=lambda _: None)
+    ops.restore(root, edge, "al", source, restic.Pick(), None, backup_first=False,
+                say=lambda _: None)
     assert ops.load(root).need("al").generation == 1
 
 

@@ -1,4 +1,6 @@
-"""Backup archives: where a person's are, and whether one is whole and safe to restore."""
+"""The tar.gz archives of unitgen's backups before restic (backup_dir/USER/USER-TIME.tar.gz
+with its .sha256): whether one is whole and safe to restore. `restore USER ARCHIVE` still
+takes them."""
 
 import hashlib
 import tarfile
@@ -75,10 +77,3 @@ def verify(path: Path) -> list[tarfile.TarInfo]:
     check_members([(m.name, m.type) for m in members], str(shown))
     return members
 
-
-def complete(folder: Path) -> list[Path]:
-    """The archives in a backup folder that have their checksum, oldest first."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob(f"*{SUFFIX}")
-                  if p.with_name(p.name + ".sha256").is_file())

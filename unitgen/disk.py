@@ -60,7 +60,7 @@ def inodes(cap: int) -> int:
     return cap // INODE_RATIO - 11
 
 
-def _blocks(size: int) -> int:
+def blocks(size: int) -> int:
     """Bytes that `size` bytes of data take in whole blocks."""
     return -(-size // BLOCK) * BLOCK
 
@@ -79,7 +79,7 @@ def need(members: list[tarfile.TarInfo]) -> Need:
         elif member.issym():
             size += BLOCK if len(member.linkname.encode()) >= 60 else 0
         else:
-            size += _blocks(member.size)
+            size += blocks(member.size)
     return Need(size, count)
 
 

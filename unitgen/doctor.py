@@ -6,15 +6,27 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from unitgen import disk, engine, hostpath, sockets, status, systemctl, validate
+from unitgen import (
+    credentials,
+    disk,
+    engine,
+    hostpath,
+    repository,
+    restic,
+    sockets,
+    status,
+    systemctl,
+    validate,
+)
 from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
-from unitgen.names import FIREWALL_UNIT, proxy_socket, unit
+from unitgen.names import FIREWALL_UNIT, backup_unit, proxy_socket, unit
 from unitgen.render import render
 
-MIN_FREE = 1 << 30  # bytes a backup folder needs free at least
+MIN_FREE = 1 << 30  # bytes a local repository's disk needs free at least
 
 
 @dataclass(frozen=True)
@@ -50,11 +62,14 @@ def _engine(root: Root, host: Host) -> Iterator[Check]:
                     "start dockerd with --exec-opt native.cgroupdriver=systemd, as Fedora "
                     "CoreOS does (the default with cgroup v2); in daemon.json only if no flag "
                     "sets it")
-    images = sorted({w.image for w in host.workspaces()})
+    images = sorted({w.image for w in host.workspaces()} |
+                    ({host.settings.backup_image} if host.people else set()))
     missing = [image for image in images if not engine.has_image(image)]
     if missing:
+        how = "unitgen image build --backup" if missing == [host.settings.backup_image] \
+            else "unitgen image build (--backup for the backup image)"
         yield Check("fail", "images", f"not on this host: {', '.join(missing)}",
-                    "run: unitgen image build (or docker pull the image)")
+                    f"run: {how}, or docker pull the image")
     elif images:
         yield Check("ok", "images", ", ".join(images))
 
@@ -100,8 +115,46 @@ def _socket_ports(host: Host) -> set[int]:
             and loaded[proxy_socket(p.name)][0] == "active"}
 
 
+def _split(level: str, problem: str) -> Check:
+    return Check(level, "backups", problem.partition("; ")[0], problem.partition("; ")[2])
+
+
 def _backups(root: Root, host: Host) -> Iterator[Check]:
-    folder = root(host.settings.backup_dir)
+    b = restic.backups(host.settings, host.settings.host or repository.host_name())
+    problems = credentials.problems(root, host.settings)
+    yield from (_split("fail", p) for p in problems)
+    if credentials.held(root):
+        yield _split("warn", "held: this host took over a repository that holds snapshots of "
+                     f"{b.host}, so its backups wait; run: unitgen restore --all")
+    loaded = systemctl.states(backup_unit("*"), *status.HOST_UNITS)
+    failed = sorted(u for u, (state, _) in loaded.items() if state == "failed")
+    if failed:
+        yield Check("fail", "backups", f"{len(failed)} unit(s) failed: {', '.join(failed[:5])}",
+                    f"see: journalctl -u {failed[0]}; the next run tries again")
+    if problems:
+        return
+    try:
+        found = repository.snapshots(b, f"host={b.host}", timeout=status.REPOSITORY_TIMEOUT)
+    except UnitgenError as problem:
+        first = "no repository" in str(problem) and not host.people
+        yield _split("warn" if first else "fail", f"repository {b.location}: {problem}")
+        return
+    period = status.backup_period(host.settings.backup_schedule)
+    late = restic.overdue(restic.latest(found, b.host), [p.name for p in host.people],
+                          datetime.now(UTC), period)
+    if late:
+        yield Check("warn", "backups", f"{len(late)} without a snapshot in the last two backup "
+                    f"periods ({status.span(2 * period)}): {', '.join(late[:5])}",
+                    f"see: unitgen status, and journalctl -u {backup_unit(late[0])}")
+    else:
+        yield Check("ok", "backups", f"repository {b.location}: everyone has a snapshot of the "
+                    f"last two backup periods ({status.span(2 * period)})")
+    if b.local:
+        yield from _local_space(root, b.location)
+
+
+def _local_space(root: Root, location: str) -> Iterator[Check]:
+    folder = root(location)
     while not folder.exists():
         folder = folder.parent
     free, writable = shutil.disk_usage(folder).free, os.access(folder, os.W_OK)
@@ -110,9 +163,7 @@ def _backups(root: Root, host: Host) -> Iterator[Check]:
         yield Check("fail", "backups", f"{folder} is not writable", "fix its owner and mode")
     elif free < MIN_FREE:
         yield Check("fail", "backups", f"only {free >> 20} MiB free under {folder}",
-                    "free space, or set backup_dir to a larger disk")
-    else:
-        yield Check("ok", "backups", f"{free >> 30} GiB free under {folder}")
+                    "free space, or set backup_repository to a larger disk or a remote")
 
 
 def _disks(root: Root, host: Host) -> Iterator[Check]:

@@ -1,10 +1,10 @@
 """What operations do to a host besides writing its files, as one object: systemd (through
 unitgen.systemctl), the engine (through unitgen.engine), the people's disks (through
-unitgen.disktool) and the readiness probe. `Live` drives
+unitgen.disktool), restic (through unitgen.repository) and the readiness probe. `Live` drives
 the real ones. `Offline`, for a --root other than /, only writes files: it leaves systemd alone
 and refuses what needs the engine. Fast tests hand operations a fake with the same methods."""
 
-from unitgen import disktool, engine, hostpath, probe, sockets, systemctl
+from unitgen import disktool, engine, hostpath, journal, probe, repository, sockets, systemctl
 from unitgen.disk import Usage
 from unitgen.errors import BadInput
 from unitgen.model import Workspace
@@ -38,6 +38,15 @@ class Live:
     image_id = staticmethod(engine.image_id)
     has_image = staticmethod(engine.has_image)
     answers = staticmethod(probe.ssh_banner)
+    snapshots = staticmethod(repository.snapshots)
+    inspect = staticmethod(repository.inspect)
+    snapshot_need = staticmethod(repository.need)
+    restore_onto_disk = staticmethod(repository.restore_onto_disk)
+    mark_removed = staticmethod(repository.mark_removed)
+    rebuild_index = staticmethod(repository.rebuild_index)
+    host_key = staticmethod(repository.host_key)
+    host_name = staticmethod(repository.host_name)
+    saved = staticmethod(journal.saved_snapshots)
 
     @staticmethod
     def disk_usage(w: Workspace) -> Usage | None:
@@ -70,7 +79,8 @@ class Offline(Live):
     results = active = volumes_of = all_volumes = remove_volumes = extract_onto_disk = \
         migrate = clear_restores = make_disk = unmount_disk = shrink_disk = disk_images = \
         disks_of = disk_leftovers = remove_disks = running_image = image_id = has_image = \
-        answers = staticmethod(_refused)
+        answers = snapshots = inspect = snapshot_need = restore_onto_disk = mark_removed = \
+        rebuild_index = host_key = host_name = saved = staticmethod(_refused)
 
     @staticmethod
     def busy_ports() -> frozenset[int]:

@@ -35,12 +35,6 @@ def lock_path(source: Path) -> Path:
     return source.with_suffix(".lock")
 
 
-def backups_path(source: Path) -> Path:
-    """people.toml -> people.backups/, the admin's copies of the last backups (the stand-in
-    for a shared backup repository)."""
-    return source.with_suffix(".backups")
-
-
 def tables(people: PeopleFile, where: str) -> FleetTables:
     if people.fleet is None:
         raise BadInput(f"{where} describes one host, not a fleet; give [hosts.NAME] tables and "
@@ -89,7 +83,8 @@ class Compiled:
         admission every host uses."""
         people = [Wanted(self.person(n), self.wanted[n].where)
                   for n, at in self.after.items() if at.host == name]
-        return admission.admit(self.base(), people)
+        # The host's snapshots carry its fleet name: a move or a lost host finds them by it.
+        return admission.admit(self.base().with_settings(host=name), people)
 
     def hosts(self) -> dict[str, Host]:
         return {h.name: self.host(h.name) for h in self.fleet.hosts}

@@ -1,5 +1,5 @@
-"""The fleet's operations on live hosts, each over the admin's own ssh: status, the copies of
-the last backups, and apply, which makes the plan's moves one person at a time.
+"""The fleet's operations on live hosts, each over the admin's own ssh: status, backups into
+the fleet's restic repository, and apply, which makes the plan's moves one person at a time.
 
 Nothing runs on the hosts but what one host runs today: unitgen (the wrapper on a host
 without Python), systemctl, and plain file writes with sudo. A move is five steps, each with
@@ -10,18 +10,16 @@ import json
 import os
 import shlex
 import subprocess
-import tarfile
 import time
 import tomllib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 import tomli_w
 
-from unitgen import archive, registry
+from unitgen import registry
 from unitgen.errors import BadInput, Failed, UnitgenError
 from unitgen.fleet import HOSTS, JUMP_KEYS, Compiled, gateway_files
 from unitgen.model import Workspace
@@ -137,9 +135,6 @@ class Remote:
         self.write(address, path, tomli_w.dumps({"people": {name: person}}).encode())
         self.unitgen(address, "add", "--from", path)
 
-    def restore(self, address: str, name: str, path: str) -> None:
-        self.unitgen(address, "restore", name, path, "--no-backup")
-
     def remove(self, address: str, name: str, purge: bool, final_backup: bool) -> None:
         self.unitgen(address, "remove", name, *([] if final_backup else ["--no-backup"]),
                      *(["--purge", "--yes"] if purge else []))
@@ -191,26 +186,17 @@ class Remote:
                 self.write(address, path, wanted, 0o644)
 
 
-# ---- the backups: today's tar archives, copied through the admin's machine ---------------
+# ---- the backups: the fleet's one restic repository ----------------------------------------
 
 @dataclass(frozen=True)
 class Backup:
-    """A person's last backup: the admin's copy of the archive, and the workspace's public
-    host key that it holds."""
+    """A person's last backup: their snapshot, the fleet host whose snapshots hold it, and
+    the workspace's public host key in it."""
 
     person: str
-    archive: Path
-
-    @property
-    def host_key(self) -> str | None:
-        member = f"{archive.HOST_KEY}.pub"
-        try:
-            with tarfile.open(self.archive, "r:gz") as tar:
-                found = tar.extractfile(member)
-                parts = found.read().decode().split() if found else []
-        except (KeyError, tarfile.TarError, OSError):
-            return None
-        return " ".join(parts[:2]) if len(parts) >= 2 else None
+    snapshot: str
+    host: str
+    host_key: str
 
 
 class Repository(Protocol):
@@ -218,64 +204,53 @@ class Repository(Protocol):
 
     def take(self, remote: Remote, address: str, people: list[str]) -> dict[str, Backup]: ...
 
-    def latest(self, person: str) -> Backup | None: ...
+    def latest(self, remote: Remote, address: str, person: str, host: str) -> Backup: ...
 
-    def deliver(self, remote: Remote, backup: Backup, address: str) -> str: ...
+    def deliver(self, remote: Remote, backup: Backup, address: str) -> None: ...
 
 
-class TarCopies:
-    """The stand-in for a shared backup repository: `unitgen backup` on the person's host
-    makes the archive as today; a copy of it and its checksum comes to a folder on the admin's
-    machine (people.backups/NAME/, the newest backup_keep kept), and from there to the host
-    that restores it. restic's shared repository replaces this class: `take` becomes the
-    backup that pushes to the repository, `latest` a look-up of the person's newest snapshot,
-    and `deliver` nothing, as the target host restores from the repository itself."""
+class ResticSnapshots:
+    """The repository every host of the fleet backs up into (its settings are the fleet's),
+    each host's snapshots under its fleet name: `take` is the backup on the person's host,
+    `latest` their newest snapshot of a host (a lost one, asked through another), `deliver`
+    the restore of the snapshot on the target host. The host key comes from the snapshot
+    itself (restic dump, by unitgen host-key); nothing passes through the admin's machine."""
 
-    def __init__(self, folder: Path, keep: int, backup_dir: str) -> None:
-        self.folder, self.keep, self.backup_dir = folder, keep, backup_dir
+    def __init__(self, compiled: Compiled) -> None:
+        self.names = {h.address: h.name for h in compiled.fleet.hosts}
 
     def take(self, remote: Remote, address: str, people: list[str]) -> dict[str, Backup]:
         done = remote.unitgen(address, "backup", *people)
         made = {}
         for line in done.text.splitlines():
             count, _, rest = line.partition("] ")
-            name, _, path = rest.partition(": ")
-            if count.startswith("[") and name in people and path.endswith(archive.SUFFIX):
-                made[name] = self._fetch(remote, address, name, path)
+            name, _, said = rest.partition(": snapshot ")
+            if count.startswith("[") and name in people and said:
+                made[name] = self._backup(remote, address, name, self.names[address],
+                                          said.strip())
         missing = sorted(set(people) - set(made))
         if missing:
-            raise Failed(f"unitgen backup on {address} printed no archive for "
+            raise Failed(f"unitgen backup on {address} printed no snapshot for "
                          f"{', '.join(missing)}")
         return made
 
-    def _fetch(self, remote: Remote, address: str, name: str, path: str) -> Backup:
-        base = path.rpartition("/")[2]
-        if not base.startswith(f"{name}-") or "/" in base or base.startswith("."):
-            raise Failed(f"unitgen backup on {address} printed {path!r}, no archive of {name}")
-        folder = self.folder / name
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for suffix in (".sha256", ""):  # the checksum first, the archive last: complete
-            data = remote.read(address, path + suffix)
-            part = folder / f".{base}{suffix}.partial"
-            part.write_bytes(data)
-            part.chmod(0o600)
-            part.replace(folder / f"{base}{suffix}")
-        archive.verify(folder / base)
-        for old in archive.complete(folder)[:-self.keep]:
-            old.unlink()
-            old.with_name(old.name + ".sha256").unlink(missing_ok=True)
-        return Backup(name, folder / base)
+    def latest(self, remote: Remote, address: str, person: str, host: str) -> Backup:
+        return self._backup(remote, address, person, host, None)
 
-    def latest(self, person: str) -> Backup | None:
-        found = archive.complete(self.folder / person)
-        return Backup(person, found[-1]) if found else None
+    @staticmethod
+    def _backup(remote: Remote, address: str, person: str, host: str,
+                snapshot: str | None) -> Backup:
+        done = remote.unitgen(address, "host-key", person, *([snapshot] if snapshot else []),
+                              "--from-host", host)
+        words = done.text.split()
+        if len(words) != 3:
+            raise Failed(f"unitgen host-key on {address} printed {done.text.strip()!r}, not a "
+                         "snapshot and a host key")
+        return Backup(person, words[0], host, " ".join(words[1:]))
 
-    def deliver(self, remote: Remote, backup: Backup, address: str) -> str:
-        folder = f"{self.backup_dir}/{backup.person}"
-        for suffix in (".sha256", ""):
-            path = backup.archive.with_name(backup.archive.name + suffix)
-            remote.write(address, f"{folder}/{path.name}", path.read_bytes())
-        return f"{folder}/{backup.archive.name}"
+    def deliver(self, remote: Remote, backup: Backup, address: str) -> None:
+        remote.unitgen(address, "restore", backup.person, backup.snapshot, "--from-host",
+                       backup.host, "--no-backup")
 
 
 # ---- apply -------------------------------------------------------------------------------
@@ -383,17 +358,16 @@ class Apply:
                 remote.stop(source, w)
                 taken.update(self.repository.take(remote, source, [name]))
                 return
-            found = self.repository.latest(name)
-            if found is None:
-                raise BadInput(f"{move.source} is gone and there is no backup of {name} to "
-                               "restore; see: unitgen fleet backup")
-            taken[name] = found
+            try:
+                taken[name] = self.repository.latest(remote, target, name, move.source)
+            except UnitgenError as problem:
+                raise BadInput(f"{move.source} is gone and no backup of {name} could be read "
+                               f"({problem}); see: unitgen fleet backup") from None
 
         def restore() -> None:
             remote.clear(target, name)
-            path = self.repository.deliver(remote, taken[name], target)
             remote.add(target, name)
-            remote.restore(target, name, path)
+            self.repository.deliver(remote, taken[name], target)
             remote.start(target, w)
 
         return [
@@ -450,8 +424,7 @@ class Apply:
 
 def backup(compiled: Compiled, remote: Remote, repository: Repository, people: list[str],
            say: Say) -> dict[str, Backup]:
-    """A backup of each person now, on their host, copied into the repository; hosts at
-    once."""
+    """A backup of each person now, on their host, into the repository; hosts at once."""
     unknown = sorted(set(people) - set(compiled.before))
     if unknown:
         raise BadInput(f"{unknown[0]} is not in the lock; see: unitgen fleet plan")
@@ -475,7 +448,7 @@ def backup(compiled: Compiled, remote: Remote, repository: Repository, people: l
         except UnitgenError as problem:
             problems.append(f"{host}: {problem}")
     for name, taken in sorted(made.items()):
-        say(f"{name}: {taken.archive}")
+        say(f"{name}: snapshot {taken.snapshot} of {taken.host}")
     if problems:
         raise Failed(f"the backup failed on {'; '.join(problems)}")
     return made

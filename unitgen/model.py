@@ -57,9 +57,15 @@ class Settings:
     publish_address: str = ""
     host: str = ""
     backup_dir: str = "/var/lib/wormhole/backups"
-    backup_keep: int = 7
+    backup_repository: str = ""  # "" = a local repository in backup_dir
+    backup_image: str = "wormhole-backup:latest"
+    backup_keep: int = 7  # per person: the newest snapshot of each of the last N days
+    backup_keep_weekly: int = 4
+    backup_keep_monthly: int = 6
     backup_schedule: str = "daily"
     backup_spread: str = "1h"
+    backup_forget_schedule: str = "*-*-* 04:00"
+    backup_check_schedule: str = "Sun *-*-* 06:00"
     upgrade_batch: int = 10
     start_lanes: int = 4
     on_demand: bool = False

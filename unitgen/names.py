@@ -28,6 +28,23 @@ USER_LABEL = "wormhole.user"
 RESTORE_LABEL = "wormhole.restore"
 MOVE_LABEL = "wormhole.move"
 
+# Backups: restic's repository, its secrets, its cache and the units around it.
+SECRETS = f"{ETC}/restic"  # root-only, 0700: password, repository, env, ssh/, initialized, hold
+PASSWORD = f"{SECRETS}/password"
+REPOSITORY_FILE = f"{SECRETS}/repository"  # the location, with a rest: URL's credentials
+HOLD = f"{SECRETS}/hold"  # backups wait: this host took over a repository with its snapshots
+REREAD = f"{SECRETS}/reread"  # backups read every file again: a repair is under way
+RESTIC_CACHE = "/var/cache/wormhole/restic"  # restic's cache, kept between runs, shared
+LOCAL_REPOSITORY = "restic.repo"  # under backup_dir: a name no person can have ('.')
+REPOSITORY_UNIT = "wormhole-repository.service"  # creates the repository at first use
+FORGET_UNIT = "wormhole-forget.service"
+FORGET_TIMER = "wormhole-forget.timer"
+CHECK_UNIT = "wormhole-check.service"
+CHECK_TIMER = "wormhole-check.timer"
+BACKUP_NETWORK = "wormhole-backup"  # the backup containers' own, for a remote repository
+BACKUP_BRIDGE = "wormhole1"
+BACKUP_LABEL = "wormhole.backup"
+
 
 class Named:
     """A kind of thing named after a person: the name for a person, and whose a name is."""
@@ -50,6 +67,7 @@ unit = Named("wormhole@{}.service")  # the workspace
 data_unit = Named("wormhole-data@{}.service")
 backup_unit = Named("wormhole-backup@{}.service")
 timer = Named("wormhole-backup@{}.timer")
+backup_container = Named("wormhole-backup-{}")
 proxy = Named("wormhole-proxy@{}.service")  # the entry of an on-demand workspace
 proxy_socket = Named("wormhole-proxy@{}.socket")
 container = Named("wormhole-{}")
@@ -108,6 +126,13 @@ def disk_leftovers(name: str, entries: list[str]) -> list[str]:
     """Of the entries of DISKS, the person's: every image, half-made image and mount folder
     (names hold no '.', so no other person's entry starts with NAME.)."""
     return sorted(f"{DISKS}/{e}" for e in entries if e == name or e.startswith(f"{name}."))
+
+
+def backup_path(name: str, tree: str) -> str:
+    """Where one of a person's trees (home, hostkeys) or their record (person.toml) is in
+    the backup container, and so in each snapshot: a path of their own, so that restic
+    finds each person's previous snapshot as the parent of the next."""
+    return f"/wormhole/{name}/{tree}"
 
 
 def dropins(unit_name: str) -> str:

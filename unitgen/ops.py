@@ -8,10 +8,22 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from unitgen import access, admission, archive, disk, hostpath, names, plan, registry, validate
+from unitgen import (
+    access,
+    admission,
+    archive,
+    credentials,
+    disk,
+    hostpath,
+    names,
+    plan,
+    registry,
+    restic,
+    validate,
+)
 from unitgen.admission import Wanted
 from unitgen.edge import Live
-from unitgen.errors import BadInput, Failed
+from unitgen.errors import BadInput, Failed, UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host, Person, Workspace, size_bytes
 from unitgen.names import CONFIG, ETC, FIREWALL, FIREWALL_UNIT, UNIT_DIR
@@ -44,7 +56,38 @@ def install(root: Root, edge: Live, host: Host) -> list[str]:
         edge.daemon_reload()
     if host.firewall and any(p.startswith(f"{ETC}/firewall/") for p in changed):
         edge.try_reload(FIREWALL_UNIT)
+    timers = (names.FORGET_TIMER, names.CHECK_TIMER)
+    if any(p.endswith(timers) for p in changed) and host.people:
+        edge.start(*timers)
     return changed
+
+
+def backups(host: Host, edge: Live) -> restic.Backups:
+    """The backup settings, with the name this host's snapshots carry."""
+    return restic.backups(host.settings, host.settings.host or edge.host_name())
+
+
+def host_key(edge: Live, host: Host, user: str, choice: restic.Pick) -> tuple[str, str]:
+    """The snapshot a restore with `choice` would take, and the public host key it holds
+    (what a fleet's move expects the workspace to answer with)."""
+    b = backups(host, edge)
+    found = restic.pick(edge.snapshots(b, f"user={user}"), user, choice, b.host)
+    key = edge.host_key(b, found, user)
+    if key is None:
+        raise BadInput(f"snapshot {found.short_id} of {user} holds no host key; see: unitgen "
+                       f"snapshots {user}")
+    return found.id, key
+
+
+def secrets(root: Root, edge: Live, host: Host) -> list[str]:
+    """The repository's password and location at the first use on a live host; what to tell
+    the admin about what was created."""
+    return credentials.ensure(root, host.settings) if edge.live else []
+
+
+HELD = (f"this host's backups wait: it took over a repository that holds snapshots of its "
+        f"own name, as when a lost host is recovered; run unitgen restore --all (or remove "
+        f"{names.HOLD} to back up this host as it is)")
 
 
 @dataclass(frozen=True)
@@ -53,6 +96,7 @@ class Added:
     missing_images: list[str]
     shared_keys: list[str]
     disks_later: str = ""  # why the disks were not all made now (each start makes its own)
+    notes: list[str] = ()
 
 
 def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
@@ -66,6 +110,7 @@ def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
     shared = validate.shared_keys(host, {w.name for w in added})
     if not edge.live:
         return Added(added, [], shared)
+    notes = secrets(root, edge, host)
     later = ""
     try:
         edge.start(names.DISKS_UNIT)  # made now, so that a start only mounts
@@ -74,8 +119,9 @@ def add(root: Root, edge: Live, wanted: list[Wanted], start: bool) -> Added:
     edge.start(*(names.timer(w.name) for w in added),
                *(names.proxy_socket(w.name) for w in added if w.on_demand),
                *(names.unit(w.name) for w in added if start and not w.on_demand))
-    return Added(added, sorted({w.image for w in added if not edge.has_image(w.image)}), shared,
-                 later)
+    images = {w.image for w in added} | {host.settings.backup_image}
+    return Added(added, sorted(i for i in images if not edge.has_image(i)), shared, later,
+                 notes)
 
 
 def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
@@ -90,10 +136,14 @@ def remove(root: Root, edge: Live, name: str, purge: bool, final_backup: bool,
         workspace = host.workspace(host.need(name))
         check(root, host.without(name))
         if final_backup and edge.live:
-            say(f"final backup: {backup(root, edge, host, [name], _silent)[name]}")
+            for line in secrets(root, edge, host):
+                say(line)
+            say(f"final backup: snapshot {backup(root, edge, host, [name], _silent)[name]}")
         edge.stop(*workspace.units)
         install(root, edge, host.without(name))
     say(f"removed {name}")
+    if edge.live:
+        _mark_removed(edge, host, name, say)
     if purge:
         say(f"deleted: {', '.join(_purge(edge, name)) or 'nothing was left'}")
     else:
@@ -110,30 +160,57 @@ def _silent(_: str) -> None:
     pass
 
 
-def backup_folder(root: Root, host: Host, name: str) -> Path:
-    return root(host.settings.backup_dir) / name
+def _mark_removed(edge: Live, host: Host, name: str, say: Say) -> None:
+    """Leave the marker after which restore --all leaves the person out: they left."""
+    try:
+        edge.mark_removed(backups(host, edge), name)
+    except UnitgenError as problem:
+        say(f"warning: {name} could not be marked as removed in the backup repository "
+            f"({str(problem).partition('; ')[0]}), so unitgen restore --all would bring them "
+            "back")
 
 
-def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say) -> dict[str, Path]:
-    """Run each person's backup unit, a few at a time; return each newest archive."""
-    made: dict[str, Path] = {}
+def backup(root: Root, edge: Live, host: Host, people: list[str], say: Say,
+           repair: bool = False) -> dict[str, str]:
+    """Run each person's backup unit, a few at a time; return each new snapshot's id. With
+    `repair` (a damaged pack was removed from the repository), rebuild the index first and
+    have each backup read every file again, so that what the pack held is saved anew."""
+    for line in secrets(root, edge, host):
+        say(line)
+    if credentials.held(root):
+        raise BadInput(HELD)
+    if not repair:
+        return _backup(root, edge, people, say)
+    edge.rebuild_index(backups(host, edge))
+    say("rebuilt the repository's index; every backup reads each file again")
+    with credentials.rereading(root):
+        return _backup(root, edge, people, say)
+
+
+def _backup(root: Root, edge: Live, people: list[str], say: Say) -> dict[str, str]:
+    made: dict[str, str] = {}
     failed: list[str] = []
     for batch in plan.chunks(people, BACKUPS_AT_ONCE):
         units = [names.backup_unit(n) for n in batch]
+        since = time.time() - 1
         with suppress(Failed):  # which of them failed is read below
             edge.start(*units)
+        if credentials.held(root):  # the repository unit found this host's snapshots
+            raise Failed(HELD)
         ended = edge.results(units)
+        saved = edge.saved([n for n in batch if ended[names.backup_unit(n)] == "success"],
+                           since)
         for name in batch:
             count = f"[{len(made) + len(failed) + 1}/{len(people)}] {name}"
-            if ended[names.backup_unit(name)] != "success":
+            if name not in saved:
                 failed.append(name)
                 say(f"{count}: backup FAILED, see: journalctl -u {names.backup_unit(name)}")
                 continue
-            made[name] = hostpath.outside(archive.complete(backup_folder(root, host, name))[-1])
-            say(f"{count}: {made[name]}")
+            made[name] = saved[name]
+            say(f"{count}: snapshot {saved[name]}")
     if failed:
         raise Failed(f"the backup of {', '.join(failed)} failed; see: journalctl -u "
-                     f"{names.backup_unit(failed[0])}")
+                     f"{names.backup_unit(failed[0])} -u {names.REPOSITORY_UNIT}")
     return made
 
 
@@ -156,43 +233,66 @@ def restart_and_check(edge: Live, host: Host, people: list[Person],
             if not edge.answers(address, p.port, max(1.0, deadline - time.monotonic()))]
 
 
-def restore(root: Root, edge: Live, name: str, source: Path | None, wanted: Wanted | None,
-            backup_first: bool, say: Say) -> Path:
-    """Restore a person from `source` (default: their newest archive), a person this host does
-    not know yet from `wanted`; returns the archive used. An archive that does not fit the
-    person's disk is refused before anything changes."""
+Fill = Callable[[Workspace, str], None]  # fills a new disk mounted aside at a host path
+
+
+def restore(root: Root, edge: Live, name: str, source: Path | None, choice: restic.Pick,
+            wanted: Wanted | None, backup_first: bool, say: Say) -> str:
+    """Restore a person from an archive (`source`) or a snapshot (`choice`: the newest, an
+    id, or the newest as of a time); a person this host does not know yet from `wanted`, or
+    else from the record in their snapshot. Returns what was restored. A backup that does
+    not fit the person's disk is refused before anything changes."""
     with root.locked():
         host = load(root)
-        if source is None:
-            found = archive.complete(backup_folder(root, host, name))
-            if not found:
-                raise BadInput(f"there is no backup of {name} in "
-                               f"{hostpath.outside(backup_folder(root, host, name))}; give an "
-                               "ARCHIVE")
-            source = found[-1]
-        members = archive.verify(source)
+        if source is not None:
+            need = disk.need(archive.verify(source))
+            used, record = str(hostpath.outside(source)), None
+
+            def fill(w: Workspace, aside: str) -> None:
+                edge.extract_onto_disk(w.image, source, name, aside)
+        else:
+            b = backups(host, edge)
+            chosen = restic.pick(edge.snapshots(b, f"user={name}"), name, choice, b.host)
+            seen = edge.inspect(b, {name: chosen})[name]
+            plan.holds_host_key(name, chosen, seen.host_key)
+            used, record = f"snapshot {chosen.short_id} of {chosen.time:%Y-%m-%d %H:%M} UTC", \
+                seen.record
+            need = edge.snapshot_need(b, chosen, name)
+
+            def fill(w: Workspace, aside: str) -> None:
+                edge.restore_onto_disk(b, chosen, name, aside)
         person = host.person(name)
         if person is None:
-            if wanted is None:
-                raise BadInput(f"{name} is not on this host; give their --key to add them "
-                               "with the restored data")
+            if wanted is None and record is None:
+                raise BadInput(f"{name} is not on this host and the backup holds no record "
+                               "of them; give their --key to add them with the restored data")
+            wanted = wanted or Wanted(plan.from_record(name, record, used), used)
             person = admission.admit(host, [wanted], edge.busy_ports()).need(name)
         cap = host.with_person(person).workspace(person).disk
-        disk.check_fits(disk.need(members), cap, f"{hostpath.outside(source).name}",
+        disk.check_fits(need, cap, used,
                         f"give {name} a larger disk first: unitgen set {name} --disk SIZE"
-                        if host.person(name) else "give a larger --disk")
+                        if host.person(name) else "give a larger --disk, with their --key")
         check(root, host.with_person(person))
         if backup_first and host.person(name) is not None:
-            say(f"backed up the current data first: "
-                f"{backup(root, edge, host, [name], _silent)[name]}")
-        _restore(root, edge, host, person, source, say)
+            _backup_first(root, edge, host, [name], say)
+        _restore(root, edge, host, person, fill, used, say)
     edge.start(names.timer(name))
-    return hostpath.outside(source)
+    return used
 
 
-def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
+def _backup_first(root: Root, edge: Live, host: Host, people: list[str], say: Say) -> None:
+    if credentials.held(root):
+        say("the current data was not backed up first: this host's backups wait for "
+            "unitgen restore --all")
+        return
+    made = backup(root, edge, host, people, _silent)
+    say("backed up the current data first: " + ", ".join(
+        f"{n} snapshot {made[n]}" for n in people))
+
+
+def _restore(root: Root, edge: Live, host: Host, person: Person, fill: Fill, used: str,
              say: Say) -> None:
-    """Move the person onto a new disk filled from `source`; on any failure the workspace
+    """Move the person onto a new disk filled by `fill`; on any failure the workspace
     keeps its data and state as they were."""
     name = person.name
     was = host.person(name)
@@ -203,8 +303,8 @@ def _restore(root: Root, edge: Live, host: Host, person: Person, source: Path,
     edge.remove_volumes(step.stale_volumes)
     edge.remove_disks(step.stale_disks)
     new = step.disk
-    say(f"restoring {source.name} onto a new disk of {new.disk}, {new.disk_image}")
-    _fill(edge, new, lambda aside: edge.extract_onto_disk(new.image, source, name, aside))
+    say(f"restoring {name} from {used} onto a new disk of {new.disk}, {new.disk_image}")
+    _fill(edge, new, lambda aside: fill(new, aside))
     running = was is not None and edge.active(names.unit(name))
     if was is not None and not running:
         edge.stop(names.data_unit(name))  # a backup may hold the old disk mounted
@@ -229,7 +329,7 @@ def _fill(edge: Live, new: Workspace, fill: Callable[[str], object]) -> None:
             fill(aside)
         finally:
             edge.remove_disks([aside])  # unmounted first
-    except Failed:
+    except UnitgenError:  # a wrong password is BadInput: the new disk goes all the same
         edge.remove_disks([new.disk_image])
         raise
 
@@ -239,6 +339,90 @@ def _release(edge: Live, old: Workspace) -> None:
     edge.remove_volumes(list(old.volumes))
     if not old.on_volumes:
         edge.remove_disks([old.disk_image])
+
+
+def restore_all(root: Root, edge: Live, choice: restic.Pick, backup_first: bool,
+                say: Say) -> list[str]:
+    """Bring back every person of this host (or of `choice.host`, a lost one) from their
+    newest snapshots (as of `choice.as_of`): their record as the snapshot holds it (port,
+    keys, limits), then their home and host key, each switched over as a single restore
+    is. Everything is verified before anything changes. Returns who was restored."""
+    if choice.snapshot is not None:
+        raise BadInput("--all restores each person's own snapshot; give --as-of TIME, not an "
+                       "id")
+    with root.locked():
+        host = load(root)
+        b = backups(host, edge)
+        source = choice.host or b.host
+        chosen, gone = restic.recovery(edge.snapshots(b, f"host={source}"), source,
+                                       choice.as_of)
+        if not chosen:
+            raise BadInput(f"the repository holds no snapshot of host {source}; see: unitgen "
+                           "snapshots, and give the lost host's name with --from-host")
+        target = plan.recovery(host, chosen, edge.inspect(b, chosen))
+        plan.free_ports(host, target, edge.busy_ports())
+        check(root, target)
+        _fits(edge, b, target, chosen)
+        for user in gone:
+            say(f"left out {user}: they were removed from {source}")
+        for name in plan.moved(host, target):
+            edge.stop(*host.workspace(host.need(name)).units)
+        install(root, edge, target)
+        edge.start(names.REPOSITORY_UNIT)  # takes the repository over, or checks it
+        registered = [n for n in sorted(chosen) if host.person(n) is not None]
+        if backup_first and registered:
+            _backup_first(root, edge, target, registered, say)
+        failed = _recover(root, edge, b, chosen, say)
+        if failed:
+            raise Failed(f"{', '.join(failed)} could not be restored (the others were); see "
+                         "the lines above, and restore each alone with: unitgen restore NAME")
+        if credentials.release(root):
+            say(f"backups of this host resume ({names.HOLD} removed)")
+    return sorted(chosen)
+
+
+def _fits(edge: Live, b: restic.Backups, target: Host,
+          chosen: dict[str, restic.Snapshot]) -> None:
+    """Refuse, before anything changes, a snapshot that a disk of its person's cap cannot
+    hold."""
+    for name, snapshot in sorted(chosen.items()):
+        disk.check_fits(edge.snapshot_need(b, snapshot, name),
+                        target.workspace(target.need(name)).disk,
+                        f"{name}'s snapshot {snapshot.short_id}",
+                        f"give {name} a larger disk first (unitgen set {name} --disk SIZE), "
+                        f"or restore them alone with a larger --disk")
+
+
+def _recover(root: Root, edge: Live, b: restic.Backups, chosen: dict[str, restic.Snapshot],
+             say: Say) -> list[str]:
+    """Restore each person's data onto a new disk and start those not running; the names
+    that failed."""
+    failed = []
+    for name, snapshot in sorted(chosen.items()):
+        current = load(root)
+        used = f"snapshot {snapshot.short_id} of {snapshot.time:%Y-%m-%d %H:%M} UTC"
+        try:
+            _restore(root, edge, current, current.need(name),
+                     lambda _w, aside, s=snapshot, n=name: edge.restore_onto_disk(
+                         b, s, n, aside), used, say)
+        except UnitgenError as problem:
+            say(f"{name}: {problem}")
+            failed.append(name)
+    host = load(root)
+    workspaces = [host.workspace(host.need(n)) for n in sorted(chosen) if n not in failed]
+    edge.start(*(names.timer(w.name) for w in workspaces))
+    idle = [w for w in workspaces if not edge.active(w.entry)]
+    with suppress(Failed):  # who did not start also fails the check below
+        edge.start(*(w.entry for w in idle))
+    address = host.settings.publish_address or "127.0.0.1"
+    deadline = time.monotonic() + READY_TIMEOUT
+    for w in idle:
+        if not w.on_demand and not edge.answers(address, w.port,
+                                                max(1.0, deadline - time.monotonic())):
+            say(f"{w.name}: restored, but the workspace does not answer; see: journalctl -u "
+                f"{names.unit(w.name)}")
+            failed.append(w.name)
+    return failed
 
 
 def upgrade(root: Root, edge: Live, wanted: list[str], everyone: bool, image: str | None,
@@ -254,6 +438,8 @@ def upgrade(root: Root, edge: Live, wanted: list[str], everyone: bool, image: st
         people = plan.select(host, wanted, everyone) if wanted or everyone else []
         if image is not None and not people:
             raise BadInput("--image needs names or --all; give USER... or --all")
+        for line in secrets(root, edge, host):
+            say(line)
         movers = plan.to_move(host, people or list(host.people), edge.all_volumes(),
                               edge.disk_images())
         host = plan.on_volumes(host, movers)

@@ -48,8 +48,25 @@ Purge = Annotated[bool, typer.Option("--purge", help="Also delete their home and
                                      "good.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Confirm --purge.")]
 NoFinalBackup = Annotated[bool, typer.Option("--no-backup", help="Skip the final backup.")]
-Archive = Annotated[Path | None, typer.Argument(help="The archive [default: the newest "
-                                                "backup]", metavar="[ARCHIVE]")]
+Source = Annotated[str | None, typer.Argument(
+    help="A snapshot id (see unitgen snapshots), or the path of a .tar.gz archive of "
+    "unitgen's earlier backups [default: the newest snapshot]", metavar="[SNAPSHOT|ARCHIVE]",
+    show_default=False)]
+Snapshot = Annotated[str | None, typer.Argument(
+    help="A snapshot id (see unitgen snapshots) [default: the newest]", metavar="[SNAPSHOT]",
+    show_default=False)]
+Repair = Annotated[bool, typer.Option(
+    "--repair", help="After a damaged pack was removed from the repository (see the "
+    "README): rebuild its index, and read every file again so that what the pack held is "
+    "saved anew.")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="The newest snapshot at or before "
+                                          "TIME, e.g. 2026-12-01 or 2026-12-01T18:00Z (UTC).",
+                                          metavar="TIME")]
+FromHost = Annotated[str | None, typer.Option("--from-host", help="Snapshots of another host "
+                                              "name, e.g. a lost host's [default: this "
+                                              "host's]", metavar="NAME")]
+AnyUser = Annotated[str | None, typer.Argument(help="The person's name.", metavar="[USER]",
+                                              show_default=False)]
 RestoreKeys = Annotated[list[Path] | None, typer.Option(
     "--key", help="Key file, to restore a person this host does not know yet.")]
 NewPort = Annotated[int | None, typer.Option(help="Port for a new person.")]
@@ -72,17 +89,24 @@ Format = Annotated[str, typer.Option("--format", help="With --internal: 'rules' 
                                      "iptables-restore) or 'unit'.")]
 Spec = Annotated[str, typer.Option("--spec", help="Ignition spec: 3.3.0 (Fedora CoreOS and "
                                    "Flatcar both accept it), 3.4.0 or 3.5.0.")]
-Source = Annotated[Path | None, typer.Option("--from", help="A people file [default: this "
-                                             "host's registry]")]
+PeopleSource = Annotated[Path | None, typer.Option("--from", help="A people file [default: "
+                                                   "this host's registry]")]
 AdminKeys = Annotated[list[Path] | None, typer.Option("--admin-key", help="The admin's public "
                                                       "key (repeatable).")]
 Out = Annotated[Path | None, typer.Option("--out", help="Write to FILE [default: standard "
                                           "output]")]
 Variant = Annotated[str, typer.Option(help="fcos or flatcar.")]
 Tag = Annotated[str | None, typer.Option(help="Tag to build [default: image, or cli_image with "
-                                          "--cli, from the config]")]
+                                          "--cli, backup_image with --backup, from the "
+                                          "config]")]
 Cli = Annotated[bool, typer.Option("--cli", help="Build the CLI image instead: unitgen and its "
                                    "dependencies, for hosts without Python.")]
+BackupImage = Annotated[bool, typer.Option("--backup", help="Build the backup image instead: "
+                                           "restic, which every backup runs.")]
+BackupSecrets = Annotated[Path | None, typer.Option(
+    "--backup-secrets", help="A folder with the backup repository's password (and "
+    "repository, env, ssh/ if it needs them), to put on the new host (root only); without "
+    "it the host makes a new password at first use.", metavar="DIR")]
 FleetFile = Annotated[Path, typer.Option("--from", help="The fleet's people file; its lock is "
                                           "the .lock file beside it (people.toml: people.lock).",
                                           metavar="FILE")]

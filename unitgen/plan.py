@@ -4,7 +4,7 @@ data. unitgen.ops carries the plans out against a host."""
 from dataclasses import dataclass, replace
 from functools import reduce
 
-from unitgen import names
+from unitgen import names, registry, restic, validate
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey
 from unitgen.model import Host, Person, Workspace
@@ -144,3 +144,53 @@ def remove_key(person: Person, fingerprint: str) -> Person:
     if not kept:
         raise BadInput(f"{fingerprint} is {person.name}'s last key; add another first")
     return replace(person, keys=kept)
+
+
+def holds_host_key(name: str, snapshot: restic.Snapshot, has_key: bool) -> None:
+    if not has_key:
+        raise BadInput(f"snapshot {snapshot.short_id} of {name} holds no hostkeys/"
+                       f"{restic.HOST_KEY}, so it is no workspace backup; pick another (see: "
+                       f"unitgen snapshots {name})")
+
+
+def from_record(name: str, text: str, where: str) -> Person:
+    """The person as their snapshot recorded them (port, keys, limits), on no volumes yet."""
+    return replace(registry.load_person(name, text, where), generation=0)
+
+
+def recovery(host: Host, chosen: dict[str, restic.Snapshot], inspected: dict) -> Host:
+    """The host with each chosen person as their snapshot recorded them; someone already
+    here keeps their volumes until the restore moves them. A snapshot without a host key,
+    or without a record of someone this host does not know, is refused."""
+    target = host
+    for name, snapshot in sorted(chosen.items()):
+        seen, was = inspected[name], host.person(name)
+        holds_host_key(name, snapshot, seen.host_key)
+        where = f"snapshot {snapshot.short_id} of {name}"
+        if seen.record is None:
+            if was is None:
+                raise BadInput(f"{where} holds no record of them; restore them alone with: "
+                               f"unitgen restore {name} --key KEYFILE")
+            continue
+        recorded = from_record(name, seen.record, where)
+        target = target.with_person(replace(recorded, generation=was.generation if was else 0))
+    problems = validate.conflicts(target)
+    if problems:
+        raise BadInput(f"as the snapshots record them, {problems[0]}")
+    return target
+
+
+def moved(host: Host, target: Host) -> list[str]:
+    """Registered people whose port or way of running the recovery changes: they stop
+    before the new records are installed, so that no two workspaces want one port."""
+    return [p.name for p in host.people if (t := target.person(p.name)) is not None
+            and (t.port, target.workspace(t).on_demand) != (p.port, host.workspace(p).on_demand)]
+
+
+def free_ports(host: Host, target: Host, busy: frozenset[int]) -> None:
+    """Refuse a recovery whose recorded ports something else on the host holds."""
+    ours = {port for port, _ in host.held_ports()}
+    for port, name in target.held_ports():
+        if port in busy and port not in ours:
+            raise BadInput(f"port {port} of {name}, as their snapshot records it, is in use on "
+                           "this host; stop what holds it, then run the restore again")

@@ -4,7 +4,7 @@ import base64
 import json
 from dataclasses import replace
 
-from unitgen import admission
+from unitgen import admission, names, restic
 from unitgen.errors import BadInput
 from unitgen.keys import PublicKey, check_unique
 from unitgen.model import Admin, Artifact, Host, pull_policy
@@ -50,10 +50,21 @@ def with_keys(admin: Admin, admin_keys: tuple[PublicKey, ...]) -> Admin:
     return replace(admin, keys=keys)
 
 
+def directories(host: Host) -> dict[str, int]:
+    """Folders a fresh host gets before its first backup, root-only: the secrets' (which
+    holds nothing unless the admin gave --backup-secrets), restic's cache, and a local
+    repository."""
+    found = {names.SECRETS: 0o700, names.RESTIC_CACHE: 0o700}
+    if restic.backups(host.settings).local:
+        found[restic.location(host.settings)] = 0o700
+    return found
+
+
 def unpullable(host: Host) -> list[str]:
     """The images a fresh host cannot pull: those that name no registry."""
     images = {w.image for w in host.workspaces()} | {host.settings.image,
-                                                      host.settings.cli_image}
+                                                      host.settings.cli_image,
+                                                      host.settings.backup_image}
     return sorted(image for image in images if pull_policy(image) == "never")
 
 
@@ -61,9 +72,10 @@ NOLOGIN = "/usr/sbin/nologin"
 
 
 def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
-             system_users: tuple[str, ...] = ()) -> str:
-    """The Ignition config (JSON) that writes every file and link and the admin's login;
-    `system_users` get an account with no shell (the gateway's jump user)."""
+             system_users: tuple[str, ...] = (),
+             directories: dict[str, int] | None = None) -> str:
+    """The Ignition config (JSON) that writes every folder, file and link and the admin's
+    login; `system_users` get an account with no shell (the gateway's jump user)."""
     butane_version(spec, "fcos")
     entries = sorted(files.items())
     users = [{"name": admin.user, "sshAuthorizedKeys": [key.line for key in admin.keys]}]
@@ -72,6 +84,8 @@ def ignition(files: dict[str, Artifact], admin: Admin, spec: str,
         "ignition": {"version": spec},
         "passwd": {"users": users},
         "storage": {
+            "directories": [{"path": path, "mode": mode, "overwrite": False}
+                            for path, mode in sorted((directories or {}).items())],
             "files": [
                 {"path": path, "mode": file.mode, "overwrite": True,
                  "contents": {"source": "data:;base64,"
@@ -120,12 +134,13 @@ def yaml_block(text: str) -> str:
 
 
 def butane(files: dict[str, Artifact], admin: Admin, variant: str, spec: str,
-           people: int, system_users: tuple[str, ...] = ()) -> str:
+           people: int, system_users: tuple[str, ...] = (),
+           directories: dict[str, int] | None = None) -> str:
     """The same config as a Butane config (YAML), for admins who keep Butane sources."""
     templates = environment("butane")
     templates.filters["block"] = yaml_block
     templates.filters["quoted"] = yaml_quoted
     return templates.get_template("config.bu.j2").render(
-        files=sorted(files.items()), admin=admin, variant=variant,
-        version=butane_version(spec, variant), people=people, system_users=system_users,
-        nologin=NOLOGIN)
+        files=sorted(files.items()), directories=sorted((directories or {}).items()),
+        admin=admin, variant=variant, version=butane_version(spec, variant), people=people,
+        system_users=system_users, nologin=NOLOGIN)

@@ -4,7 +4,7 @@ import ipaddress
 import re
 from functools import cache
 
-from unitgen import guard, names, registry, resources, timespec, validate
+from unitgen import guard, names, registry, resources, restic, timespec, validate
 from unitgen.errors import BadInput
 from unitgen.model import Artifact, Host, Person, Workspace
 from unitgen.names import BRIDGE, CONFIG, DISKS, DOCKER, ETC, FIREWALL, UNIT_DIR
@@ -33,6 +33,12 @@ def _template(name: str, host: Host, **context: object) -> str:
     return environment("units", guard.kind_of(name)).get_template(name).render(
         source=f"units/{name}", etc=ETC, docker=DOCKER, disks=DISKS, settings=host.settings,
         **context)
+
+
+def restic_script() -> str:
+    """The script every restic container runs, as installed in ETC/libexec: unitgen's own
+    runs pass it inline, so that they need nothing installed (a host being recovered)."""
+    return _template("libexec/wormhole-restic", Host(), **backup_context(Host()))
 
 
 def _destination(name: str) -> tuple[str, int]:
@@ -68,7 +74,19 @@ def _context(host: Host) -> dict:
     sources = [ipaddress.ip_network(s, strict=False) for s in host.settings.allow_from]
     return {"bridge": BRIDGE, "ports": [p.port for p in host.people], "allow": allow,
             "sources": {4: [str(n) for n in sources if n.version == 4],
-                        6: [str(n) for n in sources if n.version == 6]} if sources else None}
+                        6: [str(n) for n in sources if n.version == 6]} if sources else None,
+            **backup_context(host)}
+
+
+def backup_context(host: Host) -> dict:
+    """What the backup units and their script name: the repository, the secrets, the
+    cache and the flags every restic container gets."""
+    backups = restic.backups(host.settings)
+    return {"backups": backups, "shown": backups.location, "secrets": names.SECRETS,
+            "mounted": restic.MOUNTED, "cache": names.RESTIC_CACHE, "hold": names.HOLD,
+            "repository_file": names.REPOSITORY_FILE, "repository_unit": names.REPOSITORY_UNIT,
+            "backup_bridge": names.BACKUP_BRIDGE, "restic_env": restic.ENVIRONMENT,
+            "check_parts": restic.CHECK_PARTS, "writable_secrets": False}
 
 
 def render(host: Host, checked: bool = True) -> dict[str, Artifact]:

@@ -2,13 +2,35 @@
 container list, one systemctl list, one journalctl) plus small file reads."""
 
 import socket
+import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
-from unitgen import access, archive, cgroups, disk, disktool, engine, journal, systemctl
+from unitgen import (
+    access,
+    cgroups,
+    credentials,
+    disk,
+    disktool,
+    engine,
+    hostpath,
+    journal,
+    names,
+    repository,
+    restic,
+    systemctl,
+)
+from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host, Person, Workspace, size_bytes
-from unitgen.names import proxy, proxy_socket, unit
-from unitgen.ops import backup_folder
+from unitgen.names import backup_unit, proxy, proxy_socket, unit
+
+REPOSITORY_TIMEOUT = 30  # seconds status and doctor wait for the repository to answer
+HOST_UNITS = (names.REPOSITORY_UNIT, names.FORGET_UNIT, names.CHECK_UNIT)
+PERIODS = {"minutely": 60, "hourly": 3600, "daily": 86400, "weekly": 604800,
+           "monthly": 31 * 86400, "quarterly": 92 * 86400, "semiannually": 184 * 86400,
+           "yearly": 366 * 86400, "annually": 366 * 86400}
 
 
 def _state(loaded: systemctl.States, name: str) -> str:
@@ -120,22 +142,71 @@ def _disk_fields(root: Root, w: Workspace) -> dict:
             "disk_cap": None if w.on_volumes else size_bytes(w.disk)}
 
 
-def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
+def backup_period(schedule: str) -> float:
+    """Seconds between two runs of a backup schedule: from the shorthand, else from
+    systemd's own reading of the event (its next two elapses); a day when it cannot say."""
+    if schedule in PERIODS:
+        return PERIODS[schedule]
+    done = subprocess.run(hostpath.command(["systemd-analyze", "calendar", "--iterations=2",
+                                            schedule]), capture_output=True, text=True)
+    found = []
+    for line in done.stdout.splitlines():
+        label, _, value = line.strip().partition(": ")
+        if label in ("Next elapse", "Iter. #2"):
+            try:
+                found.append(datetime.strptime(value.rsplit(" ", 1)[0],
+                                               "%a %Y-%m-%d %H:%M:%S"))
+            except ValueError:
+                continue
+    return (found[1] - found[0]).total_seconds() if len(found) == 2 else 86400
+
+
+def repository_view(root: Root, host: Host, b: restic.Backups) -> dict:
+    """Each person's newest snapshot on this host, or why the repository did not say."""
+    try:
+        found = repository.snapshots(b, f"host={b.host}", timeout=REPOSITORY_TIMEOUT)
+    except UnitgenError as problem:
+        return {"location": b.location, "error": str(problem), "newest": {},
+                "held": credentials.held(root)}
+    return {"location": b.location, "error": None, "newest": restic.latest(found, b.host),
+            "held": credentials.held(root)}
+
+
+def gather(root: Root, host: Host, names_: list[str], b: restic.Backups
+           ) -> tuple[list[dict], dict]:
+    """The rows of the workspaces, and the state of their backups (the repository is asked
+    while the rest is gathered)."""
+    with ThreadPoolExecutor(1) as pool:
+        asked = pool.submit(repository_view, root, host, b)
+        rows, loaded = _rows(root, host, names_)
+        view = asked.result()
+    for row in rows:
+        newest = view["newest"].get(row["user"])
+        row["last_backup"] = {"snapshot": newest.short_id, "time": newest.time.timestamp()} \
+            if newest else None
+        row["backup_unit"] = loaded[backup_unit(row["user"])][0]
+    return rows, {"repository": view["location"], "error": view["error"], "held": view["held"],
+                  "units": {u: loaded[u][0] for u in HOST_UNITS},
+                  "failed": sorted(u for u, (state, _) in loaded.items() if state == "failed"
+                                   and (u in HOST_UNITS or backup_unit.of(u)))}
+
+
+def _rows(root: Root, host: Host, names_: list[str]) -> tuple[list[dict], systemctl.States]:
     containers = engine.workspaces()
     people = {p.name: p for p in host.people}
-    workspaces = {n: host.workspace(people[n]) for n in names}
+    workspaces = {n: host.workspace(people[n]) for n in names_}
     on_demand = {n for n, w in workspaces.items() if w.on_demand}
-    loaded = systemctl.states(unit("*"), proxy("*"), proxy_socket("*"))
+    loaded = systemctl.states(unit("*"), proxy("*"), proxy_socket("*"), backup_unit("*"),
+                              *HOST_UNITS)
     idle_since = _idle_since(loaded, sorted(on_demand))
     logins = journal.last_logins()
     wall = time.time()
     rows = []
-    for name in names:
+    for name in names_:
         active = loaded[unit(name)][0]
         container = containers.get(name, {})
         running = container.get("State") == "running"
         scope = cgroups.Scope(container["Id"]) if running else None
-        backups = archive.complete(backup_folder(root, host, name))
         rows.append({
             "user": name,
             "port": workspaces[name].port,
@@ -151,13 +222,11 @@ def gather(root: Root, host: Host, names: list[str]) -> list[dict]:
             **_disk_fields(root, workspaces[name]),
             "oom_kills": scope and scope.oom_kills(),
             "pids": scope and scope.pids(),
-            "last_backup": {"path": str(backups[-1]), "time": backups[-1].stat().st_mtime,
-                            "size": backups[-1].stat().st_size} if backups else None,
             "last_login": logins.get(name),
             "last_activity": max(filter(None, [logins.get(name), idle_since.get(name)]),
                                  default=None),
         })
-    return rows
+    return rows, loaded
 
 
 def summary(rows: list[dict]) -> dict:
@@ -172,7 +241,7 @@ def summary(rows: list[dict]) -> dict:
             "disk": sum(r["disk"] or 0 for r in rows)}
 
 
-def _span(seconds: float | None) -> str:
+def span(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     for unit_seconds, letter in ((86400, "d"), (3600, "h"), (60, "m")):
@@ -193,24 +262,43 @@ def _disk(row: dict) -> str:
     return f"{used}/{disk.shown(row['disk_cap'])}"
 
 
-def table(rows: list[dict]) -> list[str]:
+def _backup_cell(r: dict, now: float, error: bool) -> str:
+    age = "?" if error else span(now - r["last_backup"]["time"]) if r["last_backup"] else "none"
+    return f"FAILED {age}" if r["backup_unit"] == "failed" else age
+
+
+def table(rows: list[dict], backups: dict) -> list[str]:
     now = time.time()
     lines = [f"{'USER':<14} {'PORT':>5} {'UNIT':<20} {'CONTAINER':<9} {'UP':>4} "
              f"{'MEMORY':>11} {'DISK':>11} {'OOM':>3} {'PIDS':>4} {'BACKUP':>10} {'LOGIN':>5}"]
     for r in rows:
-        backup = r["last_backup"]
         state = "idle (on demand)" if r["entry"] == "active" and r["container"] != "running" \
             else r["unit"]
         lines.append(
             f"{r['user']:<14} {r['port']:>5} {state:<20} {r['container']:<9} "
-            f"{_span(r['uptime']):>4} {_mib(r['memory']) + '/' + _mib(r['memory_cap']):>11} "
+            f"{span(r['uptime']):>4} {_mib(r['memory']) + '/' + _mib(r['memory_cap']):>11} "
             f"{_disk(r):>11} "
             f"{'-' if r['oom_kills'] is None else r['oom_kills']:>3} "
             f"{'-' if r['pids'] is None else r['pids']:>4} "
-            f"{(_span(now - backup['time']) + ' ' + _mib(backup['size'])) if backup else '-':>10} "
-            f"{_span(now - r['last_login']) if r['last_login'] else '-':>5}")
+            f"{_backup_cell(r, now, bool(backups['error'])):>10} "
+            f"{span(now - r['last_login']) if r['last_login'] else '-':>5}")
     total = summary(rows)
     lines.append(f"{total['running']} running, {total['idle']} idle, {total['failed']} failed, "
                  f"{total['stopped']} stopped; memory in use {_mib(total['memory'])}, disks "
                  f"hold {disk.shown(total['disk'])}")
+    return lines + backup_lines(backups)
+
+
+def backup_lines(backups: dict) -> list[str]:
+    """The repository and the host's backup units, as status ends with them."""
+    said = f"backups: repository {backups['repository']}"
+    if backups["error"]:
+        said += f" did not answer: {backups['error'].split('; ')[0]}"
+    lines = [said]
+    if backups["held"]:
+        lines.append("backups: held, this host took over a repository with its own name's "
+                     "snapshots; run unitgen restore --all")
+    if backups["failed"]:
+        lines.append(f"backups: failed units: {', '.join(backups['failed'][:6])} (see "
+                     f"journalctl -u {backups['failed'][0]})")
     return lines

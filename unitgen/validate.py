@@ -257,6 +257,33 @@ def backup_dir(value: object, where: str) -> str:
     return text
 
 
+REMOTE = re.compile(r"(sftp|rest|s3):[A-Za-z0-9._~:/@=+,-]+", re.ASCII)
+CREDENTIALS = re.compile(r"rest:https?://[^/@]*@")
+
+
+def repository(value: object, where: str) -> str:
+    """Where restic keeps the backups: "" (a local repository in backup_dir), an absolute
+    folder of plain names under /var, /srv or /mnt, or a remote one (sftp:, rest:, s3:)
+    without credentials, which belong in the root-only secrets folder."""
+    text = _str(value, where)
+    if text == "" or text.startswith("/"):
+        return backup_dir(text, where) if text else text
+    if CREDENTIALS.match(text):
+        raise BadInput(f"{where}: {_shown(text)!r} carries credentials, and the config is "
+                       "readable by anyone on the host; give the URL without them and put the "
+                       "whole URL in /etc/wormhole/restic/repository (root only)")
+    if not REMOTE.fullmatch(text):
+        raise BadInput(f"{where}: {value!r} is no restic repository unitgen takes; give an "
+                       "absolute folder, or a location starting sftp:, rest: or s3: of plain "
+                       "characters, such as rest:https://backup.example.com:8000/ws1")
+    return text
+
+
+def _shown(text: str) -> str:
+    """A location with a URL's password hidden."""
+    return re.sub(r"(?<=://)([^/@:]*):[^/@]*@", r"\1:***@", text)
+
+
 def update_window(value: object, where: str) -> str:
     if _str(value, where) and timespec.window(value) is None:
         raise BadInput(f"{where}: {value!r} is not a maintenance window; give DAYS HH:MM LENGTH "
@@ -283,9 +310,15 @@ SETTINGS = {
     "host": _pattern(re.compile(r"|[A-Za-z0-9]([A-Za-z0-9.:-]{0,252}[A-Za-z0-9])?", re.ASCII),
                      "a host name", "ws.example.com"),
     "backup_dir": backup_dir,
+    "backup_repository": repository,
+    "backup_image": lambda v, at: image(_str(v, at), at),
     "backup_keep": lambda v, at: _int(v, at, 1, 1000),
+    "backup_keep_weekly": lambda v, at: _int(v, at, 0, 1000),
+    "backup_keep_monthly": lambda v, at: _int(v, at, 0, 1000),
     "backup_schedule": calendar,
     "backup_spread": lambda v, at: timespan(v, at, least=0),
+    "backup_forget_schedule": calendar,
+    "backup_check_schedule": calendar,
     "upgrade_batch": lambda v, at: _int(v, at, 1, 1000),
     "start_lanes": lambda v, at: _int(v, at, 1, 64),
     "on_demand": _bool,

@@ -15,9 +15,10 @@ TOP = Path(__file__).resolve().parents[2]
 # What the lab names its own containers, volumes, networks and images after.
 PREFIX = os.environ.get("WORMHOLE_LAB_PREFIX", "wormhole-lab-")
 HOST_IMAGE = "wormhole-lab/host:1"
-WORKSPACE_IMAGE = "wormhole:latest"  # the tag inside a lab host, as unitgen's default image
-# The workspace image's tag on the outer engine, where wormhole:latest may be someone else's.
-BUILT_IMAGE = os.environ.get("WORMHOLE_LAB_IMAGE", WORKSPACE_IMAGE)
+# The workspace image as the config names it by default, inside a lab host; on the outer
+# engine it is built under the lab's prefix, so that no one else's wormhole:latest moves.
+HOST_WORKSPACE_IMAGE = "wormhole:latest"
+WORKSPACE_IMAGE = f"{PREFIX}wormhole:latest"
 RUN_FLAGS = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -89,7 +90,7 @@ def run(*args: str, input: bytes | str | None = None, check: bool = True,
     return done
 
 
-def build_workspace_image(tag: str = BUILT_IMAGE) -> None:
+def build_workspace_image(tag: str = WORKSPACE_IMAGE) -> None:
     """The image as an admin builds it: with unitgen's own command."""
     run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--tag", tag)
 
@@ -104,13 +105,13 @@ class Host:
         self.name = name
 
     @classmethod
-    def start(cls, name: str, image: str = HOST_IMAGE) -> "Host":
+    def start(cls, name: str, image: str = HOST_IMAGE, extra: tuple[str, ...] = ()) -> "Host":
         if run("docker", "image", "inspect", image, check=False).returncode:
             raise RuntimeError(f"image {image} is missing: run tests/setup.sh first")
         run("docker", "rm", "--force", name, check=False)
         run("docker", "volume", "rm", "--force", f"{name}-docker", check=False)
         run("docker", "run", "--detach", "--name", name, "--hostname", name, *RUN_FLAGS,
-            "-v", f"{name}-docker:/var/lib/docker", image)
+            "-v", f"{name}-docker:/var/lib/docker", *extra, image)
         host = cls(name)
         host.wait_running()
         host.enable_loop_devices()
@@ -168,16 +169,16 @@ class Host:
         self.wait_running()
 
     def load_image(self, tag: str = WORKSPACE_IMAGE) -> None:
-        """Load `tag` into the host's engine; the workspace image comes from BUILT_IMAGE."""
-        source = BUILT_IMAGE if tag == WORKSPACE_IMAGE else tag
-        saved = subprocess.Popen(["docker", "save", source], stdout=subprocess.PIPE)
+        """Load `tag` into the host's engine; the workspace image is tagged there as the
+        config names it by default."""
+        saved = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
         loaded = subprocess.run(["docker", "exec", "-i", self.name, "docker", "load"],
                                 stdin=saved.stdout, capture_output=True, text=True)
         saved.stdout.close()
         if saved.wait() or loaded.returncode:
-            raise RuntimeError(f"loading {source} into {self.name} failed: {loaded.stderr}")
-        if source != tag:
-            self.exec("docker", "tag", source, tag)
+            raise RuntimeError(f"loading {tag} into {self.name} failed: {loaded.stderr}")
+        if tag == WORKSPACE_IMAGE:
+            self.exec("docker", "tag", tag, HOST_WORKSPACE_IMAGE)
 
     def install_unitgen(self, wheels: Path) -> None:
         """Install unitgen from wheels into /opt/unitgen with no index, as an admin would."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab import backup
 from tests.lab.host import PREFIX, Host, build_wheels, build_workspace_image, wait_ssh
 
 
@@ -22,9 +23,11 @@ def pytest_collection_modifyitems(items):
 def host(tmp_path_factory) -> Host:
     wheels = build_wheels(tmp_path_factory.mktemp("wheels"))
     build_workspace_image()
+    backup.build_images()
     lab = Host.start(f"{PREFIX}test-{os.getpid()}")
     try:
         lab.load_image()
+        backup.load_backup_image(lab)
         lab.install_unitgen(wheels)
         yield lab
     finally:

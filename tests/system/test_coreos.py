@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.host import PREFIX, Host, run, ssh, wait_ssh
+from tests.lab import backup
+from tests.lab.host import PREFIX, Host, build_workspace_image, run, ssh, wait_ssh
 
 TOP = Path(__file__).parents[2]
 UNITGEN = str(TOP / ".venv/bin/unitgen")
@@ -54,6 +55,8 @@ def fresh(tmp_path_factory, make_key):
     config = folder / "host.ign"
     run(UNITGEN, "ignition", "--variant", "fcos", "--from", str(source), "--out", str(config))
     run(UNITGEN, "image", "build", "--cli", "--tag", CLI_IMAGE, timeout=900)
+    build_workspace_image()
+    backup.build_images()
     host = Host.start(f"{PREFIX}fcos-{os.getpid()}", image=FCOS_IMAGE)
     try:
         assert host.exec("sh", "-c", "command -v python3", check=False).returncode != 0
@@ -63,6 +66,7 @@ def fresh(tmp_path_factory, make_key):
         # What a registry pull would do on a real host: this lab has no registry.
         host.load_image()
         host.load_image(CLI_IMAGE)
+        backup.load_backup_image(host)
         host.reboot()
         yield host, config, people, admin
     finally:
@@ -181,11 +185,17 @@ def test_day_two_set_backup_restore_and_firewall(fresh, make_key):
     assert limit == str(1 << 30)
     port = port_of(host, "carol")
     assert ssh(host.ip, port, key, "echo kept > ~/note").returncode == 0
-    archive = admin(host, "unitgen backup carol").stdout.split()[-1]
-    assert archive.startswith("/var/lib/wormhole/backups/carol/")
+    # restic through the wrapper: the backup unit, then unitgen's own restic containers.
+    said = admin(host, "unitgen backup carol").stdout.strip().splitlines()[-1]
+    assert said.startswith("[1/1] carol: snapshot "), said
+    snapshot = said.split()[-1]
+    modes = host.sh("stat -c '%a %U' /etc/wormhole/restic /etc/wormhole/restic/password").stdout
+    assert modes.split("\n")[:2] == ["700 root", "600 root"]
+    listed = json.loads(admin(host, "unitgen snapshots carol --json").stdout)
+    assert [s["short_id"] for s in listed] == [snapshot]
     assert ssh(host.ip, port, key, "rm ~/note").returncode == 0
-    restored = admin(host, f"unitgen restore carol {archive}").stdout
-    assert f"restored carol from {archive}" in restored
+    restored = admin(host, "unitgen restore carol").stdout
+    assert f"restored carol from snapshot {snapshot}" in restored
     assert wait_ssh(host.ip, port, key).returncode == 0
     assert ssh(host.ip, port, key, "cat ~/note").stdout == "kept\n"
     assert "firewall on" in admin(host, "unitgen firewall").stdout

@@ -1,5 +1,5 @@
 """Failure drills on the real host: a killed workspace, an engine restart, a reboot, unitgen
-killed at random moments, a disk that fills during a backup. Nothing lost, nobody in."""
+killed at random moments, a repository that fills during a backup. Nothing lost, nobody in."""
 
 import json
 import random
@@ -94,11 +94,14 @@ def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_complete
         return {"remove": ["remove", "xia"], "add": ["add", "xia", "/root/xia.pub", "--start"],
                 "restore": ["restore", "xia"], "upgrade": ["upgrade", "xia", "--image", image]}
 
-    spans = {}
-    for name, command in commands(1).items():  # how long each takes when left alone
-        started = time.monotonic()
-        host.unitgen(*command)
-        spans[name] = time.monotonic() - started
+    # How long each takes when left alone: the shorter of two runs, as a first run (the first
+    # snapshot of new data, say) can take twice as long as the next.
+    spans: dict[str, float] = {}
+    for round_ in (0, 1):  # ending on wormhole:latest, so that the first kill upgrades
+        for name, command in commands(round_).items():
+            started = time.monotonic()
+            host.unitgen(*command)
+            spans[name] = min(spans.get(name, float("inf")), time.monotonic() - started)
     kills = []
     for round_ in range(5):
         for name, command in commands(round_).items():
@@ -116,20 +119,29 @@ def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_complete
     assert sum(code == 137 for _, _, code in kills) >= 15  # most kills hit a running unitgen
 
 
-def test_a_full_disk_during_a_backup_leaves_no_false_archive_and_the_workspace_running(
+def test_a_full_repository_fails_the_backup_visibly_and_keeps_the_workspace_running(
         host, add):
+    """The repository on a file system with 16 MB to spare (a full remote): a 30 MB backup
+    fails, the snapshots are those before, the workspace runs on; with room again, the next
+    run succeeds."""
     yan = add("yan")
-    folder = "/var/lib/wormhole/backups/yan"
-    host.sh(f"mkdir -p {folder} && mount -t tmpfs -o size=8m tmpfs {folder}")
+    first = host.unitgen("backup", "yan").stdout.split()[-1]
+    repository = "/var/lib/wormhole/backups/restic.repo"
+    used = int(host.exec("du", "-sm", repository).stdout.split()[0])
+    host.sh(f"cp -a {repository} /root/repository.copy && "
+            f"mount -t tmpfs -o size={used + 16}m,mode=0700 tmpfs {repository} && "
+            f"cp -a /root/repository.copy/. {repository}/")
     try:
-        first = host.unitgen("backup", "yan").stdout.split()[-1]
-        digest = host.exec("sha256sum", first).stdout
         assert ssh(host.ip, yan.port, yan.key, "head -c 30M /dev/urandom > ~/big").returncode == 0
         done = host.unitgen("backup", "yan", check=False)
         assert done.returncode == 1 and "the backup of yan failed" in done.stderr
-        left = host.exec("ls", "-A", folder).stdout.split()
-        assert left == [first.rsplit("/", 1)[1], first.rsplit("/", 1)[1] + ".sha256"]
-        assert host.exec("sha256sum", first).stdout == digest
+        unit = host.unit("wormhole-backup@yan.service", "ActiveState")
+        assert unit["ActiveState"] == "failed"
+        taken = [s["short_id"] for s in json.loads(host.unitgen("snapshots", "yan",
+                                                                "--json").stdout)]
+        assert taken == [first]
         assert active(host, "yan") and answers(yan)
     finally:
-        host.sh(f"umount {folder}")
+        host.sh(f"umount {repository} && rm -rf /root/repository.copy")
+    again = host.unitgen("backup", "yan").stdout.split()[-1]
+    assert again != first

@@ -4,7 +4,9 @@ wrapper and its CLI image, as on Fedora CoreOS; OpenSSH's server, `core` with su
 own container, provisioned by the real Ignition binary from `unitgen fleet ignition` and
 rebooted. The admin drives the fleet from this machine with `unitgen fleet` over real ssh;
 people log in with the real client through the gateway, with the block `unitgen fleet
-ssh-config` prints."""
+ssh-config` prints. The hosts back up into one restic repository, a folder every host mounts
+(the test's own volume, as a fleet would mount a shared file system), with one password that
+`fleet ignition --backup-secrets` gives each host."""
 
 import json
 import os
@@ -27,6 +29,8 @@ PREFIX = os.environ.get("FLEET_LAB_PREFIX", "wormhole-lab-fleet")
 LAB_IMAGE = f"{PREFIX}/host:1"
 WORKSPACE_IMAGE = f"{PREFIX}/wormhole:1"
 CLI_IMAGE = f"{PREFIX}/unitgen:1"
+BACKUP_IMAGE = f"{PREFIX}/backup:1"
+REPOSITORY = "/srv/fleet-repository"
 UNITGEN = str(TOP / ".venv/bin/unitgen")
 # Unequal on purpose: h3 is small, so losing it restores a handful of people, not a third.
 CAPACITY = {"h1": 32, "h2": 32, "h3": 6}
@@ -109,7 +113,8 @@ class Lab:
 
 
 def write_people_file(path: Path, keys: dict[str, Path], admin: Path, ips: dict[str, str]):
-    lines = ["[defaults]", f'image = "{WORKSPACE_IMAGE}"', f'cli_image = "{CLI_IMAGE}"', "",
+    lines = ["[defaults]", f'image = "{WORKSPACE_IMAGE}"', f'cli_image = "{CLI_IMAGE}"',
+             f'backup_image = "{BACKUP_IMAGE}"', f'backup_repository = "{REPOSITORY}"', "",
              "[admin]", f'keys = ["{public(admin)}"]', "", "[gateway]",
              f'address = "{ips["gw"]}"']
     for host, capacity in CAPACITY.items():
@@ -153,14 +158,18 @@ def lab(tmp_path_factory):
     run("docker", "build", "-q", "-t", LAB_IMAGE, str(TOP / "tests/lab/fleet"), timeout=900)
     run(UNITGEN, "image", "build", "--tag", WORKSPACE_IMAGE, timeout=900)
     run(UNITGEN, "image", "build", "--cli", "--tag", CLI_IMAGE, timeout=900)
+    run(UNITGEN, "image", "build", "--backup", "--tag", BACKUP_IMAGE, timeout=900)
     images = folder / "images.tar"
-    run("docker", "save", "-o", str(images), WORKSPACE_IMAGE, CLI_IMAGE)
+    run("docker", "save", "-o", str(images), WORKSPACE_IMAGE, CLI_IMAGE, BACKUP_IMAGE)
     timed("images", started)
     names = {role: f"{PREFIX}-{role}-{os.getpid()}" for role in ("gw", *CAPACITY)}
+    shared = f"{PREFIX}-repository-{os.getpid()}"
     hosts: dict[str, Host] = {}
     try:
-        for role, host in zip(names, parallel(lambda n: Host.start(n, image=LAB_IMAGE),
-                                              list(names.values())), strict=True):
+        for role, host in zip(names, parallel(lambda role: Host.start(
+                names[role], image=LAB_IMAGE,
+                extra=() if role == "gw" else ("-v", f"{shared}:{REPOSITORY}")),
+                list(names)), strict=True):
             hosts[role] = host
         timed("four hosts booted", started)
         (folder / "keys").mkdir()
@@ -175,7 +184,10 @@ def lab(tmp_path_factory):
         env = {**os.environ, "UNITGEN_FLEET_SSH": f"ssh -F {admin_config}"}
         (folder / "out").mkdir()
         lab = Lab(folder, hosts, keys, env)
-        lab.ok("ignition", "--out", "out")
+        secrets = folder / "secrets"
+        secrets.mkdir(mode=0o700)
+        (secrets / "password").write_text("the fleet's own test password\n")
+        lab.ok("ignition", "--out", "out", "--backup-secrets", str(secrets))
         parallel(lambda role: provision(hosts[role], folder / "out" / (
             "gateway.ign" if role == "gw" else f"{role}.ign"), None if role == "gw" else images),
             list(hosts))
@@ -193,6 +205,7 @@ def lab(tmp_path_factory):
         yield lab
     finally:
         parallel(Host.destroy, list(hosts.values()))
+        run("docker", "volume", "rm", "--force", shared, check=False)
 
 
 # ---- three hosts and a gateway from one file -----------------------------------------------
@@ -296,7 +309,8 @@ def moves(lab: Lab, folder: Path, *options: str) -> list[list[str]]:
 def test_the_same_file_gives_byte_identical_configs_and_lock(lab):
     again = copy_of(lab, "again", lambda t: t, lock=False)
     (again / "out").mkdir()
-    lab.ok("ignition", "--out", "out", folder=again)
+    lab.ok("ignition", "--out", "out", "--backup-secrets", str(lab.folder / "secrets"),
+           folder=again)
     for config in (lab.folder / "out").iterdir():
         assert (again / "out" / config.name).read_bytes() == config.read_bytes(), config.name
     assert (again / "people.lock").read_bytes() == (lab.folder / "people.lock").read_bytes()
@@ -389,11 +403,11 @@ def still_alice(lab: Lab, alice: Alice) -> None:
 
 
 def inject_backup(lab, source, target):
-    """A file where the backup unit makes alice's backup folder."""
-    folder = "/var/lib/wormhole/backups/alice"
-    lab.hosts[source].sh(f"mkdir -p /var/lib/wormhole/backups && rm -rf {folder} && "
-                         f"touch {folder}")
-    return lambda: lab.hosts[source].sh(f"rm -f {folder}")
+    """The source's backups held, as on a host that took over a repository holding its own
+    name's snapshots: unitgen backup refuses."""
+    hold = "/etc/wormhole/restic/hold"
+    lab.hosts[source].sh(f"echo injected > {hold}")
+    return lambda: lab.hosts[source].sh(f"rm -f {hold}")
 
 
 def inject_restore(lab, source, target):

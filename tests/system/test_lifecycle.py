@@ -1,10 +1,11 @@
-"""Backups, restores, upgrades and removal on the real host: nothing may be lost."""
+"""Backups, restores, upgrades and removal on the real host: nothing may be lost. The host
+backs up into the default local restic repository; the archives of unitgen's tar.gz era
+stay restorable."""
 
 import base64
 import io
 import json
 import tarfile
-import time
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.lab.host import host_key, ssh, wait_ssh
 
 FILES = r"""
 set -e; cd ~
-mkdir -p data/sub && chmod 0700 data/sub
+mkdir -p data/sub data/empty && chmod 0700 data/sub
 head -c 20000000 /dev/urandom > data/large.bin
 printf 'odd\n' > 'data/name with spaces'
 printf 'u\n' > "data/$(printf 'caf\303\251')"
@@ -25,11 +26,15 @@ LISTING = ("cd ~ && find . -printf '%p %y %m %U %G %s %l\\n' | LC_ALL=C sort && 
            "find . -type f -exec sha256sum {} + | LC_ALL=C sort")
 BACKUPS = "/var/lib/wormhole/backups"
 DISKS = "/var/lib/wormhole/disks"
+REPOSITORY = f"{BACKUPS}/restic.repo"
+# An archive as unitgen's backup unit wrote them before restic: home/ and hostkeys/ of the
+# person's volumes, with numeric owners, and its checksum beside it.
+LEGACY = ("cd /data && tar --create --gzip --numeric-owner --file /out/frank-legacy.tar.gz "
+          "home hostkeys && cd /out && sha256sum frank-legacy.tar.gz > frank-legacy.tar.gz.sha256")
 
 
-def archives(host, name: str) -> list[str]:
-    done = host.sh(f"ls -1 {BACKUPS}/{name}/ 2>/dev/null", check=False)
-    return done.stdout.split()
+def snapshots(host, name: str) -> list[dict]:
+    return json.loads(host.unitgen("snapshots", name, "--json").stdout)
 
 
 def engine_state(host) -> tuple:
@@ -53,37 +58,83 @@ def frank(add):
 
 
 @pytest.fixture(scope="module")
-def good_archive(host, frank):
+def first_snapshot(host, frank):
     done = host.unitgen("backup", "frank")
-    path = done.stdout.split()[-1]
-    assert path.startswith(f"{BACKUPS}/frank/frank-") and path.endswith(".tar.gz")
-    return path
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("[1/1] frank: snapshot ")
+    return line.split()[-1]
 
 
-def test_an_archive_is_private_and_has_its_checksum(host, good_archive):
-    modes = host.sh(f"stat -c '%a %U' {BACKUPS}/frank {good_archive} {good_archive}.sha256")
-    assert modes.stdout.split("\n")[:3] == ["700 root", "600 root", "600 root"]
-    check = host.sh(f"cd {BACKUPS}/frank && sha256sum -c $(basename {good_archive}).sha256")
-    assert check.stdout.endswith(": OK\n")
+@pytest.fixture(scope="module")
+def legacy_archive(host, frank):
+    """An archive of frank's data as the tar.gz era wrote it, in his old backup folder."""
+    env = host.exec("cat", "/etc/wormhole/env/frank.env").stdout
+    volumes = dict(line.split("=", 1) for line in env.splitlines() if "=" in line)
+    host.sh(f"mkdir -p {BACKUPS}/frank && chmod 0700 {BACKUPS}/frank")
+    host.exec("docker", "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh",
+              "-v", f"{volumes['WORMHOLE_HOME_SOURCE']}:/data/home:ro",
+              "-v", f"{volumes['WORMHOLE_HOSTKEYS_SOURCE']}:/data/hostkeys:ro",
+              "-v", f"{BACKUPS}/frank:/out", "wormhole:latest", "-c", LEGACY)
+    return f"{BACKUPS}/frank/frank-legacy.tar.gz"
+
+
+def test_the_repository_and_its_secrets_are_private(host, first_snapshot):
+    modes = host.sh(f"stat -c '%a %U' /etc/wormhole/restic /etc/wormhole/restic/password "
+                    f"/etc/wormhole/restic/repository {REPOSITORY} /var/cache/wormhole/restic")
+    assert modes.stdout.split("\n")[:5] == ["700 root", "600 root", "600 root", "700 root",
+                                            "700 root"]
+    assert host.exec("cat", "/etc/wormhole/restic/repository").stdout == f"{REPOSITORY}\n"
+    taken = snapshots(host, "frank")
+    assert [s["short_id"] for s in taken] == [first_snapshot]
+    assert taken[0]["paths"] == ["/wormhole/frank/home", "/wormhole/frank/hostkeys",
+                                 "/wormhole/frank/person.toml"]
+    assert "user=frank" in taken[0]["tags"]
+    # The password appears in no unit, env file or container the engine could show.
+    password = host.exec("cat", "/etc/wormhole/restic/password").stdout.strip()
+    assert host.sh(f"grep -rl -- '{password}' /etc/systemd /etc/wormhole/env",
+                   check=False).stdout == ""
 
 
 def test_restore_brings_back_every_path_mode_owner_content_and_the_host_key(
-        host, frank, good_archive):
+        host, frank, first_snapshot):
     before = ssh(host.ip, frank.port, frank.key, LISTING).stdout
     fingerprint = host_key(host.ip, frank.port)
     assert "./data/link l 777 1000 1000" in before and "sub/secret" in before
+    assert "./data/empty d 755" in before
     changed = ssh(host.ip, frank.port, frank.key,
                   "rm ~/data/large.bin && echo changed > ~/'data/name with spaces' && "
                   "touch ~/new && chmod 0644 ~/data/sub/secret")
     assert changed.returncode == 0
     done = host.unitgen("restore", "frank")
-    assert f"restored frank from {good_archive}" in done.stdout
-    assert "backed up the current data first" in done.stdout
+    assert f"restored frank from snapshot {first_snapshot} of " in done.stdout
+    assert "backed up the current data first: frank snapshot" in done.stdout
     assert frank.login().returncode == 0
     assert ssh(host.ip, frank.port, frank.key, LISTING).stdout == before
     assert host_key(host.ip, frank.port) == fingerprint
     disks = host.exec("ls", DISKS).stdout.split()
     assert "frank.1.img" in disks and "frank.img" not in disks
+    # As of a time: the snapshot before the changes, whichever is newer now.
+    newest = snapshots(host, "frank")[-1]
+    assert newest["short_id"] != first_snapshot
+    done = host.unitgen("restore", "frank", "--as-of", snapshots(host, "frank")[0]["time"],
+                        "--no-backup")
+    assert f"restored frank from snapshot {first_snapshot}" in done.stdout
+    assert frank_disks(host) == ["frank.2.img"]
+
+
+def frank_disks(host) -> list[str]:
+    return [e for e in host.exec("ls", DISKS).stdout.split()
+            if e.startswith("frank") and e.endswith(".img")]
+
+
+def test_an_archive_of_the_tar_gz_era_is_still_restored(host, frank, legacy_archive):
+    before = ssh(host.ip, frank.port, frank.key, LISTING).stdout
+    assert ssh(host.ip, frank.port, frank.key, "rm -r ~/data").returncode == 0
+    done = host.unitgen("restore", "frank", legacy_archive, "--no-backup")
+    assert f"restored frank from {legacy_archive}" in done.stdout
+    assert frank.login().returncode == 0
+    assert ssh(host.ip, frank.port, frank.key, LISTING).stdout == before
+    assert frank_disks(host) == ["frank.3.img"]  # the archive, too, lands on a disk
 
 
 def tar_bytes(members: list[tuple[str, bytes]]) -> bytes:
@@ -118,19 +169,22 @@ def put_archive(host, name: str, data: bytes, checksum: bool = True) -> str:
     return path
 
 
-def test_damaged_and_unsafe_archives_are_refused_and_change_nothing(host, frank, good_archive):
-    raw = base64.b64decode(host.exec("base64", "-w0", good_archive).stdout)
+def test_damaged_and_unsafe_archives_are_refused_and_change_nothing(host, frank,
+                                                                    legacy_archive):
+    raw = base64.b64decode(host.exec("base64", "-w0", legacy_archive).stdout)
     corrupt = raw[: len(raw) // 2] + bytes([raw[len(raw) // 2] ^ 0xFF]) + raw[len(raw) // 2 + 1:]
     cases = {name: (put_archive(host, name, tar_bytes(members)), message)
              for name, (members, message) in BAD.items()}
     path = put_archive(host, "corrupt", corrupt, checksum=False)
-    host.sh(f"sed 's/ .*/  corrupt.tar.gz/' {good_archive}.sha256 > {path}.sha256")
+    host.sh(f"sed 's/ .*/  corrupt.tar.gz/' {legacy_archive}.sha256 > {path}.sha256")
     cases["corrupt"] = (path, "its checksum does not match")
     cases["truncated"] = (put_archive(host, "truncated", raw[: len(raw) // 3]),
                           "not a readable archive")
     cases["no-checksum"] = (put_archive(host, "nosum", raw, checksum=False),
                             "no checksum file nosum.tar.gz.sha256 beside it")
     cases["missing"] = ("/root/bad/missing.tar.gz", "does not exist")
+    cases["no-such-snapshot"] = ("0123abcd", "no snapshot of frank has an id starting 0123abcd")
+    cases["no-snapshot-id"] = ("latest", "is neither an archive nor a snapshot id")
     before = engine_state(host)
     for name, (path, message) in cases.items():
         done = host.unitgen("restore", "frank", path, "--no-backup", check=False)
@@ -141,21 +195,40 @@ def test_damaged_and_unsafe_archives_are_refused_and_change_nothing(host, frank,
     assert frank.login().returncode == 0
 
 
-def test_the_timer_is_listed_and_retention_keeps_the_newest(host, frank):
+def test_the_timers_are_listed_and_retention_keeps_the_policy(host, frank):
     timers = host.exec("systemctl", "list-timers", "--all", "--no-pager").stdout
-    assert "wormhole-backup@frank.timer" in timers
-    host.sh("sed -i 's/^backup_keep = .*/backup_keep = 2/' /etc/wormhole/wormhole.toml")
+    for timer in ("wormhole-backup@frank.timer", "wormhole-forget.timer",
+                  "wormhole-check.timer"):
+        assert timer in timers
+    config = "/etc/wormhole/wormhole.toml"
+    host.sh(f"cp {config} /root/config.saved && sed -i -e 's/^backup_keep = .*/backup_keep = 2/'"
+            f" -e 's/^backup_keep_weekly = .*/backup_keep_weekly = 0/'"
+            f" -e 's/^backup_keep_monthly = .*/backup_keep_monthly = 0/' {config}")
     started = host.container("wormhole-frank")["State"]["StartedAt"]
-    host.unitgen("upgrade")  # installs the re-rendered backup unit, restarts no workspace
+    host.unitgen("upgrade")  # installs the re-rendered forget unit, restarts no workspace
     assert host.container("wormhole-frank")["State"]["StartedAt"] == started
-    for _ in range(3):
-        host.exec("systemctl", "start", "wormhole-backup@frank.service")
-        time.sleep(1.1)  # archive names carry the second
-    names = archives(host, "frank")
-    assert len([n for n in names if n.endswith(".tar.gz")]) == 2
-    assert len([n for n in names if n.endswith(".sha256")]) == 2
-    host.sh("sed -i 's/^backup_keep = .*/backup_keep = 7/' /etc/wormhole/wormhole.toml")
+    # Two days of snapshots: the newest of each day is kept, the rest forgotten and pruned.
+    for moment in ("2026-11-01 10:00:00", "2026-11-01 11:00:00", "2026-11-02 09:00:00"):
+        backdated(host, "frank", moment)
+    host.unitgen("backup", "frank")
+    host.exec("systemctl", "start", "wormhole-forget.service", timeout=600)
+    kept = [s["time"][:16] for s in snapshots(host, "frank")]
+    assert len(kept) == 2  # keep-daily 2: today's and 2026-11-02's newest
+    assert not [t for t in kept if t.startswith("2026-11-01")]
+    host.sh(f"cp /root/config.saved {config}")
     host.unitgen("upgrade")
+
+
+def backdated(host, name: str, moment: str) -> None:
+    """A snapshot of the person as their backup unit takes it, dated `moment`."""
+    unit = host.exec("systemctl", "cat", f"wormhole-backup@{name}.service").stdout
+    env = dict(line.split("=", 1) for line in host.exec(
+        "cat", f"/etc/wormhole/env/{name}.env").stdout.splitlines() if "=" in line)
+    command = unit.split("ExecStart=")[1].split("\nExecStopPost")[0].replace("\\\n", " ")
+    command = command.replace("%i", name).replace("%H", host.name).replace(
+        "${WORMHOLE_HOME_VOLUME}", env["WORMHOLE_HOME_VOLUME"]).replace(
+        "${WORMHOLE_HOSTKEYS_VOLUME}", env["WORMHOLE_HOSTKEYS_VOLUME"])
+    host.sh(f"{command} --time '{moment}'")
 
 
 def image_variant(host, tag: str, line: str) -> None:
@@ -208,16 +281,27 @@ def test_remove_takes_a_final_backup_and_restore_brings_a_person_back(host, make
     port = json.loads(host.unitgen("show", "gina", "--json").stdout)["port"]
     fingerprint = host_key(host.ip, port)
     done = host.unitgen("remove", "gina", "--purge", "--yes")
-    final = done.stdout.split("final backup: ")[1].split()[0]
-    assert final.startswith(f"{BACKUPS}/gina/") and final in " ".join(
-        f"{BACKUPS}/gina/{n}" for n in archives(host, "gina"))
+    final = done.stdout.split("final backup: snapshot ")[1].split()[0]
+    taken = json.loads(host.unitgen("snapshots", "gina", "--json").stdout)
+    assert [s["short_id"] for s in taken if "removed" not in s["tags"]][-1] == final
+    assert "removed" in taken[-1]["tags"]  # restore --all leaves gina out now
     assert not [e for e in host.exec("ls", DISKS).stdout.split() if e.startswith("gina")]
-    count = len(archives(host, "hank"))
+    host.unitgen("backup", "hank")  # his last, before a removal without one
+    count = len(json.loads(host.unitgen("snapshots", "hank", "--json").stdout))
     host.unitgen("remove", "hank", "--no-backup")
-    assert len(archives(host, "hank")) == count
+    hank = json.loads(host.unitgen("snapshots", "hank", "--json").stdout)
+    assert len(hank) == count + 1 and "removed" in hank[-1]["tags"]
 
-    host.unitgen("restore", "gina", final, "--key", "/root/gina.pub", "--port", str(port))
+    # gina comes back from her snapshot alone: the port and keys it recorded.
+    done = host.unitgen("restore", "gina")
+    assert f"restored gina from snapshot {final}" in done.stdout
     host.exec("systemctl", "start", "wormhole@gina")
+    assert json.loads(host.unitgen("show", "gina", "--json").stdout)["port"] == port
     assert wait_ssh(host.ip, port, gina_key).returncode == 0
     assert host_key(host.ip, port) == fingerprint
     assert ssh(host.ip, port, gina_key, "cat ~/'data/name with spaces'").stdout == "odd\n"
+    # hank with a key of his own, on a port given: --key as before.
+    host.put("/root/hank2.pub", make_key("hank2").with_suffix(".pub").read_text())
+    host.unitgen("restore", "hank", "--key", "/root/hank2.pub", "--port", "2990")
+    assert json.loads(host.unitgen("show", "hank", "--json").stdout)["port"] == 2990
+    host.unitgen("remove", "hank", "--purge", "--yes", "--no-backup")

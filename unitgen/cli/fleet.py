@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from unitgen import fleet, fleetops, inputs, options, placement, provision
+from unitgen import credentials, fleet, fleetops, inputs, options, placement, provision
 from unitgen.cli.app import app, echo
 from unitgen.errors import BadInput, Failed
 from unitgen.fleet import Compiled
@@ -38,9 +38,8 @@ def remote(compiled: Compiled, wait: float = 60) -> fleetops.Remote:
     return fleetops.Remote(fleetops.Ssh(compiled.people.admin.user), compiled, wait)
 
 
-def repository(compiled: Compiled, source: Path) -> fleetops.TarCopies:
-    s = compiled.people.host.settings
-    return fleetops.TarCopies(fleet.backups_path(source), s.backup_keep, s.backup_dir)
+def repository(compiled: Compiled) -> fleetops.ResticSnapshots:
+    return fleetops.ResticSnapshots(compiled)
 
 
 @fleet_app.command("plan")
@@ -54,9 +53,10 @@ def plan(source: options.FleetFile = PEOPLE, rebalance: options.Rebalance = Fals
 
 
 def configs(source: Path, out: Path, admin_key: list[Path] | None,
-            variant: str, spec: str, suffix: str) -> None:
+            variant: str, spec: str, suffix: str, backup_secrets: Path | None) -> None:
     """One config per host and one for the gateway into `out`, then the lock: refused while
-    people already placed would move."""
+    people already placed would move. Every host gets the same backup secrets, as they
+    share one repository."""
     provision.butane_version(spec, variant)
     if not out.is_dir():
         raise BadInput(f"--out {out} is not a folder; create it or give another")
@@ -69,14 +69,17 @@ def configs(source: Path, out: Path, admin_key: list[Path] | None,
                        "apply first, then write the configs")
     admin = provision.with_keys(compiled.people.admin,
                                 inputs.read_keys(admin_key) if admin_key else ())
+    secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     for image in provision.unpullable(compiled.base()):
         typer.echo(f"warning: image {image} names no registry, so the new hosts cannot pull "
                    "it; push it to a registry and set image to that reference", err=True)
     written = {}
     for name, host in compiled.hosts().items():
-        files = render_provisioned(host, variant)
-        written[name] = provision.ignition(files, admin, spec) if suffix == "ign" else \
-            provision.butane(files, admin, variant, spec, len(host.people))
+        files = {**render_provisioned(host, variant), **secrets}
+        folders = provision.directories(host)
+        written[name] = provision.ignition(files, admin, spec, directories=folders) \
+            if suffix == "ign" else \
+            provision.butane(files, admin, variant, spec, len(host.people), directories=folders)
     door = fleet.gateway_files(compiled, compiled.after)
     users = (fleet.JUMP_USER,)
     written[fleet.GATEWAY_FILE] = provision.ignition(door, admin, spec, users) \
@@ -92,24 +95,24 @@ def configs(source: Path, out: Path, admin_key: list[Path] | None,
 @fleet_app.command("ignition")
 def ignition(out: options.OutDir, source: options.FleetFile = PEOPLE,
              admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-             spec: options.Spec = "3.3.0") -> None:
+             spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None) -> None:
     """Write one Ignition config per host (DIR/HOST.ign) and one for the front door
     (DIR/gateway.ign), and record the placement in the lock.
 
-    Example: unitgen fleet ignition --from people.toml --out configs/
+    Example: unitgen fleet ignition --out configs/ --backup-secrets secrets/
     """
-    configs(source, out, admin_key, variant, spec, "ign")
+    configs(source, out, admin_key, variant, spec, "ign", backup_secrets)
 
 
 @fleet_app.command("butane")
 def butane(out: options.OutDir, source: options.FleetFile = PEOPLE,
            admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-           spec: options.Spec = "3.3.0") -> None:
+           spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None) -> None:
     """The same configs as Butane YAML (DIR/HOST.bu, DIR/gateway.bu), for fcos or flatcar.
 
     Example: unitgen fleet butane --variant flatcar --out configs/
     """
-    configs(source, out, admin_key, variant, spec, "bu")
+    configs(source, out, admin_key, variant, spec, "bu", backup_secrets)
 
 
 @fleet_app.command("ssh-config")
@@ -149,7 +152,7 @@ def apply(source: options.FleetFile = PEOPLE, rebalance: options.Rebalance = Fal
     """
     compiled = compiled_from(source, rebalance)
     typer.echo(f"{len(compiled.moves)} move(s) to make")
-    result = fleetops.Apply(compiled, remote(compiled, wait), repository(compiled, source),
+    result = fleetops.Apply(compiled, remote(compiled, wait), repository(compiled),
                             lambda state: write_lock(source, state), typer.echo).run()
     if result.leftovers:
         raise Failed(f"every move was made, but the old hosts still hold: "
@@ -159,11 +162,11 @@ def apply(source: options.FleetFile = PEOPLE, rebalance: options.Rebalance = Fal
 
 @fleet_app.command("backup")
 def backup(users: options.Names = None, source: options.FleetFile = PEOPLE) -> None:
-    """Back up people now on their hosts and copy each archive into FILE.backups/ beside the
-    people file, where moves and lost hosts find their last backup (everyone by default).
+    """Back up people now on their hosts into the fleet's restic repository, where moves and
+    lost hosts find their last snapshot (everyone by default).
 
     Example: unitgen fleet backup    (or: unitgen fleet backup alice bob)
     """
     compiled = compiled_from(source)
-    fleetops.backup(compiled, remote(compiled), repository(compiled, source), users or [],
+    fleetops.backup(compiled, remote(compiled), repository(compiled), users or [],
                     typer.echo)

@@ -5,7 +5,17 @@ from pathlib import Path
 
 import typer
 
-from unitgen import cliimage, engine, inputs, ops, options, provision, resources, validate
+from unitgen import (
+    cliimage,
+    credentials,
+    engine,
+    inputs,
+    ops,
+    options,
+    provision,
+    resources,
+    validate,
+)
 from unitgen.cli.app import Target, app, image_app
 from unitgen.errors import BadInput, one_line
 from unitgen.model import Admin, Host
@@ -57,9 +67,10 @@ def emit(text: str, out: Path | None, host: Host) -> None:
 
 
 @app.command()
-def ignition(ctx: typer.Context, source: options.Source = None,
+def ignition(ctx: typer.Context, source: options.PeopleSource = None,
              admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-             spec: options.Spec = "3.3.0", out: options.Out = None) -> None:
+             spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None,
+             out: options.Out = None) -> None:
     """Write the Ignition config that provisions a fresh host with every workspace, backup
     timer, the firewall and the engine settings, at first boot.
 
@@ -68,14 +79,17 @@ def ignition(ctx: typer.Context, source: options.Source = None,
     provision.butane_version(spec, variant)
     if out:
         inputs.check_out(out)
+    secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     host, admin = provisioning(ctx.obj, source, admin_key)
-    emit(provision.ignition(render_provisioned(host, variant), admin, spec), out, host)
+    emit(provision.ignition({**render_provisioned(host, variant), **secrets}, admin, spec,
+                            directories=provision.directories(host)), out, host)
 
 
 @app.command()
-def butane(ctx: typer.Context, source: options.Source = None,
+def butane(ctx: typer.Context, source: options.PeopleSource = None,
            admin_key: options.AdminKeys = None, variant: options.Variant = "fcos",
-           spec: options.Spec = "3.3.0", out: options.Out = None) -> None:
+           spec: options.Spec = "3.3.0", backup_secrets: options.BackupSecrets = None,
+           out: options.Out = None) -> None:
     """Write the same provisioning config as Butane YAML, for fcos or flatcar.
 
     Example: unitgen butane --variant flatcar --from people.toml --admin-key me.pub
@@ -83,22 +97,33 @@ def butane(ctx: typer.Context, source: options.Source = None,
     provision.butane_version(spec, variant)
     if out:
         inputs.check_out(out)
+    secrets = credentials.provisioned(backup_secrets) if backup_secrets else {}
     host, admin = provisioning(ctx.obj, source, admin_key)
-    emit(provision.butane(render_provisioned(host, variant), admin, variant, spec,
-                          len(host.people)), out, host)
+    emit(provision.butane({**render_provisioned(host, variant), **secrets}, admin, variant,
+                          spec, len(host.people), directories=provision.directories(host)),
+         out, host)
 
 
 @image_app.command("build")
-def image_build(ctx: typer.Context, tag: options.Tag = None, cli: options.Cli = False) -> None:
+def image_build(ctx: typer.Context, tag: options.Tag = None, cli: options.Cli = False,
+                backup: options.BackupImage = False) -> None:
     """Build the workspace image from the image/ folder that ships with unitgen, or with
-    --cli the image that runs unitgen itself on Fedora CoreOS and Flatcar.
+    --cli the image that runs unitgen itself on Fedora CoreOS and Flatcar, or with --backup
+    the image every backup runs (restic, from Debian).
 
-    Example: unitgen image build --tag wormhole:2    (or: unitgen image build --cli)
+    Example: unitgen image build --tag wormhole:2    (or: unitgen image build --backup)
     """
     target: Target = ctx.obj
     if not target.edge.live:
         raise BadInput("image build talks to the engine; leave out --root")
+    if cli and backup:
+        raise BadInput("--cli and --backup were both given; build one image at a time")
     settings = target.host().settings
-    tag = validate.image(tag) if tag else settings.cli_image if cli else settings.image
-    image_id = cliimage.build(tag) if cli else engine.build(resources.folder("image"), tag)
+    tag = validate.image(tag) if tag else settings.cli_image if cli else \
+        settings.backup_image if backup else settings.image
+    if cli:
+        image_id = cliimage.build(tag)
+    else:
+        folder = resources.folder("image")
+        image_id = engine.build(folder / "backup" if backup else folder, tag)
     typer.echo(f"built {tag} ({image_id.removeprefix('sha256:')[:12]})")

@@ -49,6 +49,8 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
             forwarding=validate.forwarding(forwarding) if forwarding else None,
             key_policy=validate.key_policy(key_policy) if key_policy else None))]
     added = ops.add(target.root, target.edge, wanted, start)
+    for note in added.notes:
+        typer.echo(f"note: {note}", err=True)
     if source is not None and found.host_tables:  # only once the file was taken
         typer.echo(f"note: the [defaults], [firewall] and [admin] tables of "
                    f"{one_line(str(source))} are for unitgen ignition; this host's settings "
@@ -59,8 +61,10 @@ def add(ctx: typer.Context, user: options.NewUser = None, keyfiles: options.KeyF
         typer.echo(f"warning: not every disk could be made now ({added.disks_later}); each "
                    "workspace makes its own at its start", err=True)
     for missing in added.missing_images:
-        typer.echo(f"warning: image {missing} is not on this host; build it with: "
-                   "unitgen image build", err=True)
+        how = "unitgen image build --backup" if missing == target.host().settings.backup_image \
+            else "unitgen image build"
+        typer.echo(f"warning: image {missing} is not on this host; build it with: {how}",
+                   err=True)
     for w in added.workspaces:
         mode = ", on demand (idle stop " + w.idle_stop + ")" if w.on_demand else ""
         home = "on volumes, no disk cap" if w.on_volumes else f"disk {w.disk}"

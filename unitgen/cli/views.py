@@ -12,7 +12,8 @@ from unitgen.cli.app import Target, app, echo
 @app.command("status")
 def status_(ctx: typer.Context, users: options.Names = None, as_json: options.Json = False) -> None:
     """Every workspace (or the named ones) at a glance: unit and container state, uptime,
-    memory used and cap, OOM kills, processes, last backup, last login; then totals.
+    memory used and cap, OOM kills, processes, the age of the last snapshot (FAILED when
+    the last backup failed), last login; then totals and the backups' state.
 
     Example: unitgen status    (or: unitgen status alice --json)
     """
@@ -20,15 +21,16 @@ def status_(ctx: typer.Context, users: options.Names = None, as_json: options.Js
     target.live("status")
     host = target.host()
     names = [p.name for p in plan.select(host, users, not users)]
-    rows = status.gather(target.root, host, names)
-    echo(json.dumps({"workspaces": rows, "summary": status.summary(rows)}, indent=2)
-         if as_json else status.table(rows))
+    rows, backups = status.gather(target.root, host, names, ops.backups(host, target.edge))
+    echo(json.dumps({"workspaces": rows, "summary": status.summary(rows), "backups": backups},
+                    indent=2) if as_json else status.table(rows, backups))
 
 
 @app.command()
 def doctor(ctx: typer.Context, as_json: options.Json = False) -> None:
     """Check the engine, systemd, the generated files, images, ports, the firewall, the
-    backup folder and the clock; say how to fix each problem. Exits 1 if any check fails.
+    backups (secrets, repository, failed units, people without a recent snapshot) and the
+    clock; say how to fix each problem. Exits 1 if any check fails.
 
     Example: unitgen doctor
     """
