@@ -142,8 +142,8 @@ def test_writing_twice_the_cap_fails_at_the_cap_and_nobody_else_notices(host, ca
     time.sleep(1)
     note = ssh(host.ip, capb.port, capb.key, "echo hello > ~/note && cat ~/note")
     assert note.stdout == "hello\n"
-    archive = host.unitgen("backup", "capb").stdout.split()[-1]
-    assert "home/note" in host.exec("tar", "-tzf", archive).stdout.split()
+    taken = host.unitgen("backup", "capb").stdout.split()[-1]
+    assert "/wormhole/capb/home/note" in snapshot_files(host, taken)
     assert host.exec("docker", "info", "--format", "{{.ServerVersion}}").returncode == 0
     _, err = writer.communicate(timeout=300)
     assert writer.returncode != 0 and "No space left on device" in err, err
@@ -231,10 +231,21 @@ def test_on_demand_the_disk_is_mounted_only_while_the_workspace_runs(host, add):
     wait(lambda: not mounted(host, "capd"), IDLE + 60, "capd's disk unmounted when idle")
     assert loops(host, image) == ""
     assert row(host, "capd")["disk"] > 0  # read from the unmounted disk's superblock
-    archive = host.unitgen("backup", "capd").stdout.split()[-1]  # mounts it for the backup
-    assert "home/note" in host.exec("tar", "-tzf", archive).stdout.split()
+    taken = host.unitgen("backup", "capd").stdout.split()[-1]  # mounts it for the backup
+    assert "/wormhole/capd/home/note" in snapshot_files(host, taken)
     wait(lambda: not mounted(host, "capd"), 30, "capd's disk unmounted after the backup")
     assert ssh(host.ip, capd.port, capd.key, "cat ~/note").stdout == "kept\n"
+
+
+def snapshot_files(host, snapshot: str) -> list[str]:
+    """The paths a snapshot in the lab host's local repository holds, listed by restic in
+    the backup image."""
+    secrets, repository = "/etc/wormhole/restic", "/var/lib/wormhole/backups/restic.repo"
+    return host.exec(
+        "docker", "run", "--rm", "--network", "none", "-v", f"{secrets}:/secrets:ro",
+        "-v", f"{repository}:{repository}:ro", "-e", "RESTIC_REPOSITORY_FILE=/secrets/repository",
+        "-e", "RESTIC_PASSWORD_FILE=/secrets/password", "wormhole-backup:latest",
+        "ls", "--no-lock", snapshot).stdout.split("\n")
 
 
 def engine_state(host) -> tuple:
@@ -247,24 +258,25 @@ def engine_state(host) -> tuple:
     return files, disks, volumes, containers
 
 
-def test_a_restore_larger_than_the_cap_is_refused_before_anything_changes(host, capb,
-                                                                          make_key):
+def test_a_restore_larger_than_the_cap_is_refused_before_anything_changes(host, capb):
     assert ssh(host.ip, capb.port, capb.key, "head -c 300M /dev/zero > ~/big").returncode == 0
-    archive = host.unitgen("backup", "capb").stdout.split()[-1]
+    taken = host.unitgen("backup", "capb").stdout.split()[-1]
     assert ssh(host.ip, capb.port, capb.key, "rm ~/big").returncode == 0
-    host.put("/root/cape.pub", make_key("cape").with_suffix(".pub").read_text())
+    host.unitgen("set", "capb", "--disk", "256M")  # smaller than the snapshot
     before = engine_state(host)
-    done = host.unitgen("restore", "cape", archive, "--key", "/root/cape.pub", "--disk",
-                        "256M", check=False)
+    done = host.unitgen("restore", "capb", taken, "--no-backup", check=False)
     assert done.returncode == 2, done.stderr
+    assert f"snapshot {taken} of " in done.stderr
     assert "takes 300M, more than a 256M disk holds" in done.stderr
-    assert "give a larger --disk" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert "give capb a larger disk first" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
     after = engine_state(host)
     if after != before:
         print(host.exec("journalctl", "--no-pager", "--since", "-3min", "-u", "wormhole@capd",
                         "-u", "wormhole-proxy@capd.service", "-u", "wormhole-proxy@capd.socket",
                         "-u", "wormhole-data@capd").stdout[-4000:])
     assert after == before
+    host.unitgen("set", "capb", "--disk", "10G", "--restart")
 
 
 def test_a_restore_fills_a_new_disk_and_switches_once_the_workspace_answers(host, capb):
@@ -272,9 +284,10 @@ def test_a_restore_fills_a_new_disk_and_switches_once_the_workspace_answers(host
                "ln -s one ~/d/link && chmod 0640 ~/d/one").returncode == 0
     before = ssh(host.ip, capb.port, capb.key, IN_HOME.replace(" %T@", "")).stdout
     fingerprint = host_key(host.ip, capb.port)
-    archive = host.unitgen("backup", "capb").stdout.split()[-1]
+    taken = host.unitgen("backup", "capb").stdout.split()[-1]
     assert ssh(host.ip, capb.port, capb.key, "rm -r ~/d && touch ~/new").returncode == 0
-    done = host.unitgen("restore", "capb", archive, "--no-backup")
+    done = host.unitgen("restore", "capb", taken, "--no-backup")
+    assert f"from snapshot {taken} of " in done.stdout
     assert f"onto a new disk of 10G, {DISKS}/capb.1.img" in done.stdout
     assert capb.login().returncode == 0
     assert ssh(host.ip, capb.port, capb.key, IN_HOME.replace(" %T@", "")).stdout == before
