@@ -2,11 +2,12 @@
 restic` behind HTTP basic auth in the test's own container (tests/lab/backup.py). Twenty
 people with varied homes are backed up; the host and its engine's volume are destroyed; a
 fresh host with the same name, config and repository secrets runs `unitgen restore --all`;
-everyone's paths, modes, owners, links, checksums and host key are as before, and everyone
-logs in. Then the failures: a wrong password on restore, an unreachable repository, a full
-remote, a corrupted pack caught by the check unit.
+everyone's paths, modes, owners, links, checksums and host key are as before, each on a
+disk of their own cap again (p02's is 512M), and everyone logs in. Then the failures: a
+wrong password on restore, an unreachable repository, a full remote, a corrupted pack
+caught by the check unit.
 
-    WORMHOLE_LAB_PREFIX=h-restic2- .venv/bin/python -m pytest -m system \
+    WORMHOLE_LAB_PREFIX=h-disk2- .venv/bin/python -m pytest -m system \
         tests/system/test_recovery.py --durations=10
 """
 
@@ -22,6 +23,8 @@ from tests.lab.host import PREFIX, Host, build_wheels, build_workspace_image, ho
 PEOPLE = [f"p{n:02d}" for n in range(1, 21)]
 CONFIG = "/etc/wormhole/wormhole.toml"
 PASSWORD = "/etc/wormhole/restic/password"
+DISKS = "/var/lib/wormhole/disks"
+CAPS = {"p02": "512M"}  # the others have the default, 10G
 # Varied homes: a folder of its own mode, an empty folder, odd names, a symlink and a
 # dangling one, a file of root's, the person's group reading it, and for p01 a 50 MB file.
 FILES = r"""
@@ -52,7 +55,8 @@ def start_host(name: str, wheels, server: backup.RepoServer, hosts: list[Host]) 
 
 def person(lab: Host, name: str, key) -> int:
     lab.put(f"/root/{name}.pub", key.with_suffix(".pub").read_text())
-    lab.unitgen("add", name, f"/root/{name}.pub")
+    lab.unitgen("add", name, f"/root/{name}.pub",
+                *(["--disk", CAPS[name]] if name in CAPS else []))
     return json.loads(lab.unitgen("show", name, "--json").stdout)["port"]
 
 
@@ -76,9 +80,7 @@ def drill(tmp_path_factory, make_key):
             script = FILES + (BIG if n == "p01" else "")
             done = ssh(first.ip, ports[n], keys[n], script)
             assert done.returncode == 0, done.stderr
-            first.exec("docker", "run", "--rm", "--network", "none", "-v",
-                       f"wormhole-home-{n}:/h", "--entrypoint", "chown", "wormhole:latest",
-                       "0:1000", "/h/data/random.bin")
+            first.exec("chown", "0:1000", f"{DISKS}/{n}/home/data/random.bin")
             return (ssh(first.ip, ports[n], keys[n], LISTING).stdout,
                     host_key(first.ip, ports[n]), first.exec("cat", f"/etc/wormhole/people/"
                                                              f"{n}.toml").stdout)
@@ -114,6 +116,10 @@ def test_restore_all_brings_back_every_path_mode_owner_link_checksum_and_host_ke
         assert ssh(fresh.ip, ports[n], keys[n], LISTING).stdout == listing, n
         assert host_key(fresh.ip, ports[n]) == key, n
         assert fresh.exec("cat", f"/etc/wormhole/people/{n}.toml").stdout == record, n
+    sizes = dict(line.split() for line in fresh.sh(
+        f"cd {DISKS} && stat -c '%n %s' *.img").stdout.splitlines())
+    assert sizes == {f"{n}.1.img": str((512 if n in CAPS else 10 << 10) << 20)
+                     for n in PEOPLE}, sizes
     assert "./data/big.bin f 644" in before["p01"][0]
     assert "./data/empty d 755" in before["p02"][0]
 
@@ -122,6 +128,7 @@ def test_a_wrong_password_on_restore_is_one_line_exit_2_and_changes_nothing(dril
     fresh, _, keys, ports, before = drill
     good = fresh.exec("cat", PASSWORD).stdout
     volumes = fresh.exec("docker", "volume", "ls", "-q").stdout
+    disks = fresh.exec("ls", DISKS).stdout
     fresh.put(PASSWORD, "not the password\n")
     try:
         done = fresh.unitgen("restore", "p02", "--no-backup", check=False)
@@ -130,6 +137,7 @@ def test_a_wrong_password_on_restore_is_one_line_exit_2_and_changes_nothing(dril
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "wrong password" in done.stderr
     assert fresh.exec("docker", "volume", "ls", "-q").stdout == volumes
+    assert fresh.exec("ls", DISKS).stdout == disks
     assert ssh(fresh.ip, ports["p02"], keys["p02"], LISTING).stdout == before["p02"][0]
 
 
