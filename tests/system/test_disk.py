@@ -263,6 +263,9 @@ def test_a_restore_larger_than_the_cap_is_refused_before_anything_changes(host, 
     taken = host.unitgen("backup", "capb").stdout.split()[-1]
     assert ssh(host.ip, capb.port, capb.key, "rm ~/big").returncode == 0
     host.unitgen("set", "capb", "--disk", "256M")  # smaller than the snapshot
+    # capd, on demand, stops when idle: not the restore's doing, so wait for it first.
+    wait(lambda: "wormhole-capd" not in host.exec("docker", "ps", "--format", "{{.Names}}")
+         .stdout.split(), IDLE + 60, "capd's container stopped when idle")
     before = engine_state(host)
     done = host.unitgen("restore", "capb", taken, "--no-backup", check=False)
     assert done.returncode == 2, done.stderr
