@@ -234,7 +234,12 @@ def test_on_demand_the_disk_is_mounted_only_while_the_workspace_runs(host, add):
     taken = host.unitgen("backup", "capd").stdout.split()[-1]  # mounts it for the backup
     assert "/wormhole/capd/home/note" in snapshot_files(host, taken)
     wait(lambda: not mounted(host, "capd"), 30, "capd's disk unmounted after the backup")
-    assert ssh(host.ip, capd.port, capd.key, "cat ~/note").stdout == "kept\n"
+    done = ssh(host.ip, capd.port, capd.key, "cat ~/note")
+    if done.stdout != "kept\n":
+        print(host.exec("journalctl", "--no-pager", "--since", "-2min", "-u", "wormhole@capd",
+                        "-u", "wormhole-proxy@capd.service", "-u", "wormhole-data@capd",
+                        "-u", "wormhole-backup@capd").stdout[-4000:])
+    assert done.stdout == "kept\n", done.stderr
 
 
 def snapshot_files(host, snapshot: str) -> list[str]:
