@@ -18,7 +18,10 @@ per cache mode: that folder (as the units keep it), an empty tmpfs, none (--no-c
 CPU is the sum over each round's containers of their cgroup's CPU time (restic or tar
 and gzip themselves); the engine's own work to start the containers is given apart, as
 the CPU that dockerd and containerd used during the round. Everything runs on the outer
-engine, in containers and a network named from --prefix, removed at the end.
+engine: the backup image as `unitgen image build --backup` builds it, its containers with
+the backup unit's flags and script (tests.lab.backup.Runner), a repository server
+(tests.lab.backup.RepoServer); all named from WORMHOLE_LAB_PREFIX and removed at the end.
+The old scheme's script is taken from git, as it was before restic replaced it (OLD).
 """
 
 import argparse
@@ -28,20 +31,34 @@ import random
 import resource
 import statistics
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from jinja2 import Environment, StrictUndefined
+
 from bench.lab import commit
-from tests.lab import restic as lab_restic
+from tests.lab.backup import BACKUP_IMAGE, RepoServer, Runner, build_images, cgroup_figures
 from tests.lab.host import TOP, run
-from unitgen import restic
-from unitgen.render import environment
 
 KIB, MIB = 2**10, 2**20
 KEEP = 7  # today's default backup_keep
 ARCHIVE_IMAGE = "debian:bookworm-slim"  # the same tar and gzip as the workspace image's
+OLD = "9c90792^:units/libexec/backup"  # the tar.gz scheme's script, last seen in git there
+# The old script, then its container's cgroup figures as tests.lab.backup.MEASURED prints.
+ARCHIVE_MEASURED = (
+    '/bin/sh /opt/wormhole/backup "$@"; s=$?\n'
+    'cpu=$(cat /sys/fs/cgroup/cpuacct/cpuacct.usage 2>/dev/null || '
+    "echo $(($(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000)))\n"
+    'mem=$(cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes 2>/dev/null || '
+    'cat /sys/fs/cgroup/memory.peak 2>/dev/null || echo 0)\n'
+    'echo "cgroup cpu_ns=$cpu mem_max=$mem" >&2\n'
+    "exit $s\n"
+)
 
 
 # ---------------------------------------------------------------- the homes and their days
@@ -78,9 +95,15 @@ def make_home(folder: Path, rng: random.Random, vocabulary: list[str]) -> int:
     keys.mkdir()
     (keys / "ssh_host_ed25519_key").write_bytes(rng.randbytes(411))
     (keys / "ssh_host_ed25519_key").chmod(0o600)
+    write_record(folder)
     for path in [folder / "home", *(folder / "home").rglob("*")]:
         os.chown(path, 1000, 1000)
     return tree_bytes(folder)
+
+
+def write_record(folder: Path) -> None:
+    """The person's registry file, which the backup unit saves beside the trees."""
+    (folder / "person.toml").write_text(f'name = "{folder.name}"\nport = 2200\n')
 
 
 def tree_bytes(folder: Path) -> int:
@@ -151,6 +174,7 @@ def make_idle_home(folder: Path, rng: random.Random) -> None:
         (folder / "home" / "user" / f"f{number}").write_bytes(rng.randbytes(2000))
     (folder / "hostkeys").mkdir()
     (folder / "hostkeys" / "ssh_host_ed25519_key").write_bytes(rng.randbytes(411))
+    write_record(folder)
 
 
 # ---------------------------------------------------------------- running a round
@@ -193,36 +217,25 @@ def clients_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measured_command(script: str) -> str:
-    """A shell command line that runs `script` and then prints its cgroup's figures."""
-    return lab_restic.MEASURED.replace('restic "$@"', script, 1)
-
-
-def archive_backup(lab: lab_restic.Lab, name: str, folder: Path, archives: Path) -> dict:
-    """Today's wormhole-backup@NAME: units/libexec/backup in a short-lived container."""
+def archive_backup(work: Path, name: str, folder: Path, archives: Path) -> dict:
+    """The old wormhole-backup@NAME: its units/libexec/backup in a short-lived container."""
     (archives / name).mkdir(exist_ok=True, mode=0o700)
-    done = run("docker", "run", "--rm", "--label", f"{lab.prefix}lab=1", "--network", "none",
+    done = run("docker", "run", "--rm", "--network", "none",
                "--read-only", "--cpu-shares", "256", "--memory", "256M",
                "--mount", f"type=bind,src={folder / 'home'},dst=/data/home,readonly",
                "--mount", f"type=bind,src={folder / 'hostkeys'},dst=/data/hostkeys,readonly",
                "--mount", f"type=bind,src={archives / name},dst=/backups",
-               "--mount", f"type=bind,src={lab.folder / 'today'},dst=/opt/wormhole,readonly",
-               "--entrypoint", "/bin/sh", ARCHIVE_IMAGE, "-c",
-               measured_command('/bin/sh /opt/wormhole/backup "$@"'), "sh", name, str(KEEP))
-    return lab_restic.cgroup_figures(done.stderr)
+               "--mount", f"type=bind,src={work / 'old'},dst=/opt/wormhole,readonly",
+               "--entrypoint", "/bin/sh", ARCHIVE_IMAGE, "-c", ARCHIVE_MEASURED, "sh", name,
+               str(KEEP))
+    return cgroup_figures(done.stderr)
 
 
-def restic_backup(lab: lab_restic.Lab, name: str, folder: Path, cache: str = "tmpfs") -> dict:
-    options = {"tmpfs": (), "none": ("--no-cache",)}.get(cache, ())
-    mounts = [f"--mount=type=bind,src={folder / t},dst={restic.source(name, t)},readonly"
-              for t in restic.TREES]
-    if cache not in ("tmpfs", "none"):
-        mounts.append(f"--mount=type=bind,src={cache},dst=/cache")
-    flags = lab.flags(f"{lab.prefix}backup-{name}", cache="tmpfs" if cache == "tmpfs" else "")
-    done = run("docker", "run", *flags, *mounts,
-               "--entrypoint", "/bin/sh", lab.images[0], "-c", lab_restic.MEASURED, "sh",
-               *restic.backup_command(name, "bench"), *options)
-    return lab_restic.cgroup_figures(done.stderr)
+def restic_backup(runner: Runner, name: str, folder: Path, cache: str = "folder") -> dict:
+    """`cache`: "folder" (the units' shared cache), "tmpfs", "none" (--no-cache), or a
+    folder's path."""
+    extra = ("--no-cache",) if cache == "none" else ()
+    return runner.backup(name, folder, cache=cache, extra=extra)
 
 
 def round_of(backup, homes: dict[str, Path], parallel: int, server: str, **kwargs) -> dict:
@@ -242,21 +255,22 @@ def round_of(backup, homes: dict[str, Path], parallel: int, server: str, **kwarg
             "mem_max_mib": round(max(f["mem_max_mib"] for f in figures), 1)}
 
 
-def write_today_script(lab: lab_restic.Lab) -> None:
-    folder = lab.folder / "today"
-    folder.mkdir()
-    rendered = environment().get_template("libexec/backup").render(source="units/libexec/backup")
-    (folder / "backup").write_text(rendered)
+def write_old_script(work: Path) -> None:
+    template = run("git", "-C", str(TOP), "show", OLD).stdout
+    (work / "old").mkdir()
+    rendered = Environment(undefined=StrictUndefined, keep_trailing_newline=True) \
+        .from_string(template).render(source="units/libexec/backup")
+    (work / "old" / "backup").write_text(rendered)
 
 
 # ---------------------------------------------------------------- the two parts
 
-def size_part(lab: lab_restic.Lab, args: argparse.Namespace) -> dict:
+def size_part(runner: Runner, work: Path, args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     vocabulary = words(rng)
-    homes = {f"p{i:02d}": lab.folder / "homes" / f"p{i:02d}" for i in range(args.homes)}
+    homes = {f"p{i:02d}": work / "homes" / f"p{i:02d}" for i in range(args.homes)}
     sizes = {name: make_home(folder, rng, vocabulary) for name, folder in homes.items()}
-    archives = lab.folder / "archives"
+    archives = work / "archives"
     archives.mkdir()
     days = []
     for day in range(1, args.days + 1):
@@ -267,11 +281,11 @@ def size_part(lab: lab_restic.Lab, args: argparse.Namespace) -> dict:
         full = sum(tree_bytes(folder) for folder in homes.values())
         days.append({
             "day": day, "full_copy_bytes": full, "changed_bytes": changed,
-            "restic": {**round_of(lambda n, f: restic_backup(lab, n, f), homes, args.parallel,
-                                lab.server),
-                       "stored_bytes": tree_bytes(lab.folder / "data")},
-            "targz": {**round_of(lambda n, f: archive_backup(lab, n, f, archives), homes,
-                                 args.parallel, lab.server),
+            "restic": {**round_of(lambda n, f: restic_backup(runner, n, f, "tmpfs"), homes,
+                                  args.parallel, runner.server.name),
+                       "stored_bytes": tree_bytes(runner.folder / "data")},
+            "targz": {**round_of(lambda n, f: archive_backup(work, n, f, archives), homes,
+                                 args.parallel, runner.server.name),
                       "stored_bytes": tree_bytes(archives)},
         })
         last = days[-1]
@@ -289,24 +303,24 @@ def size_part(lab: lab_restic.Lab, args: argparse.Namespace) -> dict:
                         "today's about 7 full copies (archives are compressed)": ratio["targz"]}}
 
 
-def idle_part(lab: lab_restic.Lab, count: int, parallel: int, modes: list[str]) -> dict:
+def idle_part(runner: Runner, count: int, parallel: int, modes: list[str]) -> dict:
     """The first round fills the repository and the persistent cache; then one idle round
     per cache mode."""
     rng = random.Random(count)
-    homes = {f"i{i:03d}": lab.folder / "idle" / f"i{i:03d}" for i in range(count)}
+    homes = {f"i{i:03d}": runner.folder / "idle" / f"i{i:03d}" for i in range(count)}
     for folder in homes.values():
         make_idle_home(folder, rng)
-    persistent = lab.folder / "cache"
+    persistent = runner.folder / "cache"
     persistent.mkdir(exist_ok=True)
     caches = {"persistent": str(persistent), "tmpfs": "tmpfs", "none": "none"}
     result = {"homes": count, "parallel": parallel,
-              "first": round_of(lambda n, f: restic_backup(lab, n, f, str(persistent)), homes,
-                                parallel, lab.server)}
+              "first": round_of(lambda n, f: restic_backup(runner, n, f, str(persistent)),
+                                homes, parallel, runner.server.name)}
     print(f"idle {count}: first round {result['first']}", flush=True)
     for mode in modes:
-        result[mode] = round_of(lambda n, f, c=caches[mode]: restic_backup(lab, n, f, c),
-                                homes, parallel, lab.server)
-        result[mode]["snapshots_in_repository"] = len(lab.snapshots())
+        result[mode] = round_of(lambda n, f, c=caches[mode]: restic_backup(runner, n, f, c),
+                                homes, parallel, runner.server.name)
+        result[mode]["snapshots_in_repository"] = len(runner.snapshots())
         print(f"idle {count}, cache {mode}: {result[mode]}", flush=True)
     return result
 
@@ -325,37 +339,41 @@ def main() -> None:
     parser.add_argument("--idle", default="100", help="idle-home counts, e.g. 100,500; 0: none")
     parser.add_argument("--idle-modes", default="persistent,tmpfs,none")
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--prefix", default=os.environ.get("RESTIC_LAB_PREFIX",
-                                                           "wormhole-bench-restic-"))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    images = lab_restic.build_images(args.prefix)
+    build_images()
     started = datetime.now(UTC)
     result = {"started": started.isoformat(timespec="seconds"), **commit(),
-              "restic": run("docker", "run", "--rm", images[0], "version").stdout.strip(),
+              "restic": run("docker", "run", "--rm", BACKUP_IMAGE, "version").stdout.strip(),
               "cores": os.cpu_count(), "load_before": os.getloadavg(),
               "settings": {k: v for k, v in vars(args).items() if k != "out"}}
-    lab = lab_restic.Lab(args.prefix, images).start()
-    try:
-        lab.script("restic-init", writable_secrets=True)
-        write_today_script(lab)
+    with tempfile.TemporaryDirectory(prefix="bench-backup-") as folder:
+        work = Path(folder)
+        write_old_script(work)
         if args.homes:
-            result["size"] = size_part(lab, args)
+            with repository("bench-size") as runner:
+                result["size"] = size_part(runner, work, args)
         for count in [int(c) for c in args.idle.split(",") if int(c)]:
-            idle_lab = lab_restic.Lab(f"{args.prefix}idle{count}-", images).start()
-            try:
-                idle_lab.script("restic-init", writable_secrets=True)
-                result[f"idle_{count}"] = idle_part(idle_lab, count, args.parallel,
+            with repository(f"bench-idle{count}") as runner:
+                result[f"idle_{count}"] = idle_part(runner, count, args.parallel,
                                                     args.idle_modes.split(","))
-            finally:
-                idle_lab.destroy()
-    finally:
-        lab.destroy()
     result["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
     suffix = "" if args.pattern == "ranges" else f"-{args.pattern}"
     out = args.out or TOP / "bench" / "results" / f"{started:%Y-%m-%d}-backup-size{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+@contextmanager
+def repository(name: str) -> Iterator[Runner]:
+    """A fresh repository server and its runner, the repository created; removed after."""
+    server = RepoServer(name).start()
+    try:
+        runner = Runner(server)
+        runner.measured("init")
+        yield runner
+    finally:
+        server.destroy()
 
 
 if __name__ == "__main__":

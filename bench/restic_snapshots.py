@@ -10,7 +10,10 @@ times the backup of one idle home `--runs` times:
 - `persistent`: a cache folder kept on the host between runs (warmed first);
 - `parent`: an empty tmpfs cache, with the parent snapshot given (`--parent ID`);
 and once more after `prune` has merged the index. CPU is the backup container's
-cgroup CPU time (restic alone); medians of the runs.
+cgroup CPU time (restic alone); medians of the runs. The containers get the backup
+unit's flags and script (tests.lab.backup.Runner) and run on the outer engine against a
+repository server of their own (tests.lab.backup.RepoServer), named from
+WORMHOLE_LAB_PREFIX and removed at the end.
 """
 
 import argparse
@@ -22,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.lab import commit
-from tests.lab import restic as lab_restic
+from tests.lab.backup import BACKUP_IMAGE, RepoServer, Runner, build_images
 from tests.lab.host import TOP, run
 from unitgen import restic
 
@@ -35,43 +38,38 @@ def tiny_home(folder: Path) -> None:
         (folder / tree).mkdir(parents=True)
         for number in range(20):
             (folder / tree / f"f{number}").write_bytes(os.urandom(2000))
+    (folder / restic.RECORD).write_text('name = "probe"\n')
 
 
-def mounts(folder: Path, user: str, dst=restic.source) -> list[str]:
-    return [f"--mount=type=bind,src={folder / t},dst={dst(user, t)},readonly"
-            for t in restic.TREES]
-
-
-def fill(lab: lab_restic.Lab, folder: Path, count: int) -> None:
+def fill(runner: Runner, folder: Path, count: int) -> None:
     if count:
-        run("docker", "run", *lab.flags(), *mounts(folder, "", lambda _u, t: f"/fill/{t}"),
-            "--entrypoint", "/bin/sh", lab.images[0], "-c", FILL, "sh", str(count),
-            timeout=7200)
+        mounts = [f"--mount=type=bind,src={folder / t},dst=/fill/{t},readonly"
+                  for t in restic.TREES]
+        run("docker", "run", *runner.flags(cache="tmpfs"), *mounts, "--entrypoint", "/bin/sh",
+            BACKUP_IMAGE, "-c", FILL, "sh", str(count), timeout=7200)
 
 
-def backup(lab: lab_restic.Lab, folder: Path, mode: str, cache: Path) -> dict:
-    extra = []
+def backup(runner: Runner, folder: Path, mode: str, cache: Path) -> dict:
+    extra = ()
     if mode == "parent":
-        extra = ["--parent", restic.pick(lab.snapshots("--tag", "user=probe"), "probe").id]
-    flags = lab.flags(cache="" if mode == "persistent" else "tmpfs")
-    if mode == "persistent":
-        flags.append(f"--mount=type=bind,src={cache},dst=/cache")
+        found = runner.snapshots("--tag", "user=probe")
+        extra = ("--parent", restic.pick(found, "probe", restic.Pick(), "bench").id)
     start = time.monotonic()
-    done = run("docker", "run", *flags, *mounts(folder, "probe"), "--entrypoint", "/bin/sh",
-               lab.images[0], "-c", lab_restic.MEASURED, "sh",
-               *restic.backup_command("probe", "bench"), *extra)
-    return {**lab_restic.cgroup_figures(done.stderr), "wall_s": time.monotonic() - start}
+    figures = runner.backup("probe", folder, cache=str(cache) if mode == "persistent"
+                            else "tmpfs", extra=extra)
+    return {**figures, "wall_s": time.monotonic() - start}
 
 
-def measure(lab: lab_restic.Lab, folder: Path, cache: Path, runs: int) -> dict:
-    backup(lab, folder, "persistent", cache)  # warms the persistent cache
+def measure(runner: Runner, folder: Path, cache: Path, runs: int) -> dict:
+    backup(runner, folder, "persistent", cache)  # warms the persistent cache
     result = {}
     for mode in ("tmpfs", "persistent", "parent"):
-        figures = [backup(lab, folder, mode, cache) for _ in range(runs)]
+        figures = [backup(runner, folder, mode, cache) for _ in range(runs)]
         result[mode] = {key: round(statistics.median(f[key] for f in figures), 3)
                         for key in ("cpu_s", "wall_s", "mem_max_mib")}
-    result["index_files"] = int(lab.server_exec("ls /srv/restic/index | wc -l").stdout)
-    result["snapshots"] = int(lab.server_exec("ls /srv/restic/snapshots | wc -l").stdout)
+    for kind in ("index", "snapshots"):
+        result[f"{kind}_files" if kind == "index" else kind] = int(
+            runner.server.exec(f"ls /srv/restic/{kind} | wc -l").stdout)
     return result
 
 
@@ -81,34 +79,35 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--snapshots", default="0,500,1500")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--prefix", default=os.environ.get("RESTIC_LAB_PREFIX",
-                                                           "wormhole-bench-restic-"))
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    images = lab_restic.build_images(args.prefix)
+    build_images()
     started = datetime.now(UTC)
     result = {"started": started.isoformat(timespec="seconds"), **commit(),
               "runs": args.runs, "load_before": os.getloadavg(), "sizes": []}
-    lab = lab_restic.Lab(f"{args.prefix}snap-", images).start()
+    server = RepoServer("bench-snap").start()
     try:
-        lab.script("restic-init", writable_secrets=True)
-        folder, cache = lab.folder / "probe", lab.folder / "cache"
+        runner = Runner(server)
+        runner.measured("init")
+        folder, cache = runner.folder / "probe", runner.folder / "probe-cache"
         tiny_home(folder)
-        tiny_home(lab.folder / "filler")
+        tiny_home(runner.folder / "filler")
         cache.mkdir()
-        backup(lab, folder, "tmpfs", cache)
+        backup(runner, folder, "tmpfs", cache)
         done = 0
         for target in [int(n) for n in args.snapshots.split(",")]:
-            fill(lab, lab.folder / "filler", target - done)
+            fill(runner, runner.folder / "filler", target - done)
             done = target
-            result["sizes"].append({"filled": target, **measure(lab, folder, cache, args.runs)})
+            result["sizes"].append({"filled": target,
+                                    **measure(runner, folder, cache, args.runs)})
             print(json.dumps(result["sizes"][-1]), flush=True)
-        lab.command("prune")
-        result["after_prune"] = measure(lab, folder, cache, args.runs)
+        runner.measured("prune", cache="tmpfs")
+        result["after_prune"] = measure(runner, folder, cache, args.runs)
         print("after prune", json.dumps(result["after_prune"]), flush=True)
     finally:
-        lab.destroy()
+        server.destroy()
     result["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
-    out = TOP / "bench" / "results" / f"{started:%Y-%m-%d}-restic-snapshots.json"
+    out = args.out or TOP / "bench" / "results" / f"{started:%Y-%m-%d}-restic-snapshots.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 
