@@ -505,3 +505,24 @@ def test_a_host_taking_over_holds_its_backups_only_for_its_own_data(tmp_path, fo
 
 def test_the_reread_flag_touches_no_other_command(tmp_path):
     assert run_script(tmp_path, "run", "forget", "--prune", reread=True) == ["forget --prune"]
+
+
+# ---- doctor on the repository ----------------------------------------------------------
+
+@pytest.mark.parametrize(("used", "level"), [(False, "warn"), (True, "fail")])
+def test_doctor_warns_of_a_repository_not_made_yet_and_fails_on_one_gone(root, monkeypatch,
+                                                                          used, level):
+    from unitgen import doctor, repository, systemctl
+
+    credentials.ensure(root, Settings())
+    if used:  # the repository unit has run here once, so a missing repository was lost
+        root(names.INITIALIZED).write_text("0123abcd\n")
+    missing = Failed("restic snapshots failed (no repository): Fatal: unable to open config "
+                     f"file; there is no repository at that location; {names.REPOSITORY_UNIT} "
+                     "creates it")
+    monkeypatch.setattr(repository, "snapshots", lambda *a, **k: (_ for _ in ()).throw(missing))
+    monkeypatch.setattr(systemctl, "states", lambda *units: systemctl.States())
+    checks = list(doctor._backups(root, Host(Settings(host="h1"), (person("ann", 2200),))))
+    assert [(c.level, c.what) for c in checks] == [(level, "backups")]
+    assert ("not created yet" in checks[0].detail) is not used
+    assert names.REPOSITORY_UNIT in checks[0].fix

@@ -58,6 +58,11 @@ def ensure(root: Root, settings: Settings) -> list[str]:
     return told
 
 
+def initialized(root: Root) -> bool:
+    """Whether this host has used its repository (the repository unit has run once)."""
+    return root.checked(names.INITIALIZED).exists()
+
+
 def held(root: Root) -> bool:
     """Whether this host's backups wait for `restore --all` (see the repository unit)."""
     return root.checked(names.HOLD).exists()

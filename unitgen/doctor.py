@@ -23,7 +23,7 @@ from unitgen import (
 from unitgen.errors import UnitgenError
 from unitgen.files import Root
 from unitgen.model import Host
-from unitgen.names import FIREWALL_UNIT, backup_unit, proxy_socket, unit
+from unitgen.names import FIREWALL_UNIT, REPOSITORY_UNIT, backup_unit, proxy_socket, unit
 from unitgen.render import render
 
 MIN_FREE = 1 << 30  # bytes a local repository's disk needs free at least
@@ -136,8 +136,11 @@ def _backups(root: Root, host: Host) -> Iterator[Check]:
     try:
         found = repository.snapshots(b, f"host={b.host}", timeout=status.REPOSITORY_TIMEOUT)
     except UnitgenError as problem:
-        first = "no repository" in str(problem) and not host.people
-        yield _split("warn" if first else "fail", f"repository {b.location}: {problem}")
+        if "no repository" in str(problem) and not credentials.initialized(root):
+            yield Check("warn", "backups", f"repository {b.location} not created yet",
+                        f"the first backup creates it; or now: systemctl start {REPOSITORY_UNIT}")
+        else:
+            yield _split("fail", f"repository {b.location}: {problem}")
         return
     period = status.backup_period(host.settings.backup_schedule)
     late = restic.overdue(restic.latest(found, b.host), [p.name for p in host.people],

@@ -32,6 +32,7 @@ MOVE_LABEL = "wormhole.move"
 SECRETS = f"{ETC}/restic"  # root-only, 0700: password, repository, env, ssh/, initialized, hold
 PASSWORD = f"{SECRETS}/password"
 REPOSITORY_FILE = f"{SECRETS}/repository"  # the location, with a rest: URL's credentials
+INITIALIZED = f"{SECRETS}/initialized"  # the repository's id, once this host has used it
 HOLD = f"{SECRETS}/hold"  # backups wait: this host took over a repository with its snapshots
 REREAD = f"{SECRETS}/reread"  # backups read every file again: a repair is under way
 RESTIC_CACHE = "/var/cache/wormhole/restic"  # restic's cache, kept between runs, shared

@@ -6,9 +6,12 @@ container of the test's own on a network of the test's own, which lab hosts join
     host.put("/etc/wormhole/restic/repository", server.url + "\\n")
 
 Every container, network and image is named from the prefix (WORMHOLE_LAB_PREFIX, default
-"wormhole-lab-"); `destroy()` removes the server, its data and its network.
+"wormhole-lab-"); `destroy()` removes the server, its data and its network. `Runner` runs
+the backup unit's restic containers on the outer engine against a server, for the
+benchmarks.
 """
 
+import json
 import os
 import secrets
 import shutil
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 
 from tests.lab.host import PREFIX, TOP, Host, run
+from unitgen import names, render, restic
 
 USER = "wormhole"
 PORT = 8000
@@ -118,3 +122,94 @@ def configure(host: Host, server: RepoServer) -> None:
     host.sh("install -d -m 0700 /etc/wormhole/restic")
     host.put("/etc/wormhole/restic/repository", server.url + "\n")
     host.sh("chmod 0600 /etc/wormhole/restic/repository")
+
+
+# The cgroup counters of the container the command ran in (v1, else v2), printed last on
+# stderr: what the benchmarks read as a run's CPU time and peak memory.
+MEASURED = (
+    '/bin/sh /opt/wormhole/wormhole-restic run "$@"; s=$?\n'
+    "if [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then\n"
+    "  cpu=$(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)\n"
+    "  mem=$(cat /sys/fs/cgroup/memory/memory.max_usage_in_bytes)\n"
+    "else\n"
+    "  cpu=$(($(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000))\n"
+    "  mem=$(cat /sys/fs/cgroup/memory.peak 2>/dev/null || echo 0)\n"
+    "fi\n"
+    'echo "cgroup cpu_ns=$cpu mem_max=$mem" >&2\n'
+    "exit $s\n"
+)
+
+
+def cgroup_figures(stderr: str) -> dict:
+    """The CPU seconds and peak memory MEASURED printed."""
+    line = [s for s in stderr.splitlines() if s.startswith("cgroup cpu_ns=")][-1]
+    values = dict(part.split("=") for part in line.split()[1:])
+    return {"cpu_s": int(values["cpu_ns"]) / 1e9, "mem_max_mib": int(values["mem_max"]) / 2**20}
+
+
+class Runner:
+    """restic containers on the outer engine, against a RepoServer, with the flags that
+    wormhole-backup@.service and units/include/restic-run.j2 give them (network, read-only
+    root, capabilities, CPU and memory caps, secrets, script): what bench/backup_size.py and
+    bench/restic_snapshots.py time without a lab host around them. Each run prints its
+    cgroup's CPU time and peak memory (MEASURED)."""
+
+    def __init__(self, server: RepoServer) -> None:
+        self.server = server
+        self.folder = server.folder
+        self.secrets = self.folder / "secrets"
+        self.secrets.mkdir(mode=0o700)
+        self.write_secret("password", restic.new_password())
+        self.write_secret("repository", server.url)
+        (self.folder / "libexec").mkdir()
+        (self.folder / "libexec" / "wormhole-restic").write_text(render.restic_script())
+
+    def write_secret(self, name: str, value: str) -> None:
+        (self.secrets / name).write_text(value + "\n")
+        (self.secrets / name).chmod(0o600)
+
+    def flags(self, name: str | None = None, cache: str = "folder") -> list[str]:
+        """`cache`: "folder", one kept between runs and shared, as the units keep it;
+        "tmpfs", empty at each run; a path, that folder; "" or "none", no /cache at all."""
+        env = [f"--env={k}={v}" for k, v in restic.ENVIRONMENT.items()]
+        return ["--rm", *(["--name", name] if name else []), "--label", f"{PREFIX}bench=1",
+                "--network", self.server.network, "--read-only",
+                "--security-opt", "no-new-privileges", "--tmpfs", "/tmp:size=256m",
+                *self.cache_flags(cache), "--cpu-shares", "256", "--memory", "512M",
+                "--cap-drop", "ALL", "--cap-add", "DAC_READ_SEARCH",
+                "--mount", f"type=bind,src={self.secrets},dst={restic.MOUNTED},readonly",
+                "--mount", f"type=bind,src={self.folder / 'libexec'},dst=/opt/wormhole,readonly",
+                *env]
+
+    def cache_flags(self, cache: str) -> list[str]:
+        if cache == "tmpfs":
+            return ["--tmpfs", "/cache:size=64m"]
+        if cache == "folder":
+            cache = str(self.folder / "cache")
+            Path(cache).mkdir(mode=0o700, exist_ok=True)
+        if cache in ("", "none"):
+            return []
+        return ["--mount", f"type=bind,src={cache},dst=/cache"]
+
+    def measured(self, *args: str, mounts: tuple[str, ...] = (), name: str | None = None,
+                 cache: str = "folder", timeout: float = 900) -> dict:
+        """restic ARGS through the units' script: its cgroup figures and its output."""
+        done = run("docker", "run", *self.flags(name, cache), *mounts, "--entrypoint",
+                   "/bin/sh", BACKUP_IMAGE, "-c", MEASURED, "sh", *args, timeout=timeout)
+        return {**cgroup_figures(done.stderr), "stdout": done.stdout}
+
+    def backup(self, user: str, trees: Path, host: str = "bench", cache: str = "folder",
+               extra: tuple[str, ...] = ()) -> dict:
+        """The backup unit's run for `user`, whose folder `trees` holds home/, hostkeys/
+        and person.toml, mounted read-only where the unit mounts them."""
+        mounts = tuple(f"--mount=type=bind,src={trees / part},dst="
+                       f"{names.backup_path(user, part)},readonly"
+                       for part in (*restic.TREES, restic.RECORD))
+        figures = self.measured(*restic.backup_command(user, host), *extra, mounts=mounts,
+                                name=f"{self.server.name}-backup-{user}", cache=cache)
+        del figures["stdout"]
+        return figures
+
+    def snapshots(self, *args: str) -> list[restic.Snapshot]:
+        listing = self.measured("snapshots", "--json", *args)["stdout"]
+        return restic.snapshots(json.loads(listing))

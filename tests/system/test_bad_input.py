@@ -111,7 +111,7 @@ CASES = [
     ("archive-no-sum", ["restore", "abe", "/root/bad/nosum.tar.gz"], "no checksum file"),
     ("archive-escape", ["restore", "abe", "/root/bad/escape.tar.gz"], "climbs out with '..'"),
     ("archive-unknown-person", ["restore", "ghost", "/root/bad/escape.tar.gz"], "climbs out"),
-    ("restore-no-key", ["restore", "ghost"], "there is no backup of ghost"),
+    ("restore-no-key", ["restore", "ghost"], "there is no repository at that location"),
     # unknown options and commands, wrong combinations
     ("option-unknown", ["add", "--bogus", "zed", "/root/bad/a.pub"], "No such option: --bogus"),
     ("option-typo", ["list", "--jsn"], "No such option: --jsn"),

@@ -75,8 +75,9 @@ def test_it_stops_after_the_idle_time_and_comes_back_the_same(host, zoe):
 
 def test_a_backup_works_while_it_is_stopped(host, zoe):
     wait(lambda: not running(host, "zoe"), IDLE + 60, "zoe stopped when idle")
-    archive = host.unitgen("backup", "zoe").stdout.split()[-1]
-    assert host.exec("test", "-s", archive).returncode == 0
+    snapshot = host.unitgen("backup", "zoe").stdout.split()[-1]
+    taken = json.loads(host.unitgen("snapshots", "zoe", "--json").stdout)
+    assert snapshot in [s["short_id"] for s in taken if "/wormhole/zoe/home" in s["paths"]]
     assert not running(host, "zoe")
 
 

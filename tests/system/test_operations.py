@@ -49,7 +49,8 @@ def test_status_shows_each_state_and_the_oom_kill(host, board):
                                                    "stopped": 1, "memory": 0, "disk": 0}
     table = host.unitgen("status", "kim", "lee", "max").stdout.splitlines()
     assert table[0].split()[:4] == ["USER", "PORT", "UNIT", "CONTAINER"]
-    assert table[-1].startswith("1 running, 0 idle, 1 failed, 1 stopped; memory in use ")
+    summary = [line for line in table if not line.startswith("backups: ")][-1]
+    assert summary.startswith("1 running, 0 idle, 1 failed, 1 stopped; memory in use ")
 
 
 def test_status_of_everyone_answers_in_one_call_per_source(host, board):
@@ -65,7 +66,8 @@ def test_doctor_names_the_failed_workspace_and_the_missing_image(host, board):
     assert "wormhole@max.service" in checks["workspaces"][0]["detail"]
     assert "reset-failed" in checks["workspaces"][0]["fix"]
     assert "wormhole:missing" in checks["images"][0]["detail"]
-    assert checks["images"][0]["fix"] == "run: unitgen image build (or docker pull the image)"
+    assert checks["images"][0]["fix"] == \
+        "run: unitgen image build (--backup for the backup image), or docker pull the image"
     assert checks["files"][0]["level"] == "ok"
 
 
