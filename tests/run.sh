@@ -8,5 +8,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bash "$top/tests/setup.sh"
 cd "$top"
 .venv/bin/ruff check .
-.venv/bin/python -m pytest -q -m "not system" "$@"
-.venv/bin/python -m pytest -q --durations=15 -m system "$@"
+# Two workers each (pytest-xdist): the fast layer by test; the system layer by lab host,
+# the modules on the shared host in one worker and those with hosts of their own in the
+# other (tests/system/conftest.py), as most of a system test is waiting on a container.
+.venv/bin/python -m pytest -q -n 2 -m "not system" "$@"
+.venv/bin/python -m pytest -q -n 2 --dist loadgroup --durations=25 -m system "$@"

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.lab.host import PREFIX, TOP, Host, run
+from tests.lab.host import PREFIX, TOP, Host, one_builder, run
 from unitgen import names, render, restic
 
 USER = "wormhole"
@@ -31,9 +31,11 @@ HOST_BACKUP_IMAGE = "wormhole-backup:latest"  # the config's default, inside a l
 
 def build_images() -> None:
     """The backup image as an admin builds it, and the repository server's."""
-    run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--backup", "--tag", BACKUP_IMAGE,
-        timeout=900)
-    run("docker", "build", "-q", "-t", REPO_IMAGE, str(TOP / "tests/lab/repo"), timeout=900)
+    with one_builder():
+        run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--backup", "--tag", BACKUP_IMAGE,
+            timeout=900)
+        run("docker", "build", "-q", "-t", REPO_IMAGE, str(TOP / "tests/lab/repo"),
+            timeout=900)
 
 
 def load_backup_image(host: Host) -> None:
@@ -50,7 +52,7 @@ class RepoServer:
         self.name = f"{PREFIX}{name}"
         self.network = f"{self.name}-net"
         self.size = size
-        self.subnet = f"10.{200 + os.getpid() % 50}.{os.getpid() % 250}.0/24"
+        self.subnet = ""  # chosen by start()
         self.password = secrets.token_urlsafe(16)
         self.folder = Path(tempfile.mkdtemp(prefix="wormhole-repo-"))
 
@@ -62,7 +64,16 @@ class RepoServer:
         run("docker", "network", "rm", self.network, check=False)
         # A subnet no lab host's own engine picks (172.17-31/16, 192.168/20), so that the
         # host can join the network without a clash with its inner bridges.
-        run("docker", "network", "create", "--subnet", self.subnet, self.network)
+        # Another lab network may hold a subnet (the system layer's two workers): the next.
+        second, third = 200 + os.getpid() % 50, os.getpid() % 250
+        for step in range(250):
+            self.subnet = f"10.{second}.{(third + step) % 250}.0/24"
+            made = run("docker", "network", "create", "--subnet", self.subnet, self.network,
+                       check=False)
+            if made.returncode == 0 or "overlap" not in made.stderr:
+                break
+        if made.returncode:
+            raise RuntimeError(f"docker network create {self.network}: {made.stderr}")
         storage = (["--tmpfs", f"/srv/restic:size={self.size}"] if self.size else
                    ["-v", f"{self.folder / 'data'}:/srv/restic"])
         run("docker", "rm", "-f", self.name, check=False)

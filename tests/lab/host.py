@@ -5,10 +5,13 @@ The host container runs systemd as PID 1 and its own Docker engine (the recipe i
 image is built by `unitgen image build` on the outer engine and loaded into it.
 """
 
+import fcntl
 import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
@@ -90,9 +93,21 @@ def run(*args: str, input: bytes | str | None = None, check: bool = True,
     return done
 
 
+@contextmanager
+def one_builder() -> Iterator[None]:
+    """One image build at a time on this machine: the two workers of the system layer ask
+    for the same images at once, and the second then finds them in the build cache."""
+    state = Path(os.environ.get("WORMHOLE_LAB_STATE", "/var/tmp/wormhole-lab"))
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / f"{PREFIX}build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def build_workspace_image(tag: str = WORKSPACE_IMAGE) -> None:
     """The image as an admin builds it: with unitgen's own command."""
-    run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--tag", tag)
+    with one_builder():
+        run(str(TOP / ".venv/bin/unitgen"), "image", "build", "--tag", tag)
 
 
 def build_wheels(dest: Path) -> Path:
