@@ -11,19 +11,12 @@ import pytest
 from tests.lab import backup
 from tests.lab.host import PREFIX, Host, build_wheels, build_workspace_image, wait_ssh
 
-# Modules that start lab hosts of their own and never use the shared `host`. tests/run.sh
-# runs the system layer in two workers (pytest-xdist, --dist loadgroup): one takes these,
-# the other every module on the shared host, so that the shared host is started once.
-OWN_HOSTS = {"test_bench.py", "test_coreos.py", "test_fleet.py", "test_recovery.py"}
-
 
 def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.system)
-            group = "own-hosts" if Path(item.fspath).name in OWN_HOSTS else "shared-host"
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
