@@ -44,6 +44,9 @@ class FakeEdge:
 
     def start(self, *units: str) -> None:
         self._record("start", *units)
+        self._grow()
+
+    def _grow(self) -> None:
         if self.grows_to is not None:  # the data unit grows the disk offline at its start
             room = size_bytes(self.grows_to)
             self.disks = {i: Usage(room, u.used, u.inodes, u.inodes_used)
@@ -54,6 +57,7 @@ class FakeEdge:
 
     def restart(self, *units: str) -> None:
         self._record("restart", *units)
+        self._grow()
 
     def reset_failed(self, *units: str) -> None:
         self._record("reset-failed", *units)

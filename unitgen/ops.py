@@ -222,11 +222,10 @@ def restart_and_check(edge: Live, host: Host, people: list[Person],
     disks = [names.data_unit(p.name) for p in people] if disk else []
     with suppress(Failed):  # a workspace that did not start also fails the check below
         edge.reset_failed(*units, *disks)
-        if disks:
-            edge.stop(*units, *disks)
-            edge.start(*units)
-        else:
-            edge.restart(*units)
+        # The data units first: a restart of one restarts its workspace too (Requires=), so
+        # once it is queued systemd finishes both even if unitgen is killed; a stop and a
+        # later start would leave the workspace stopped.
+        edge.restart(*disks, *units)
     address = host.settings.publish_address or "127.0.0.1"
     deadline = time.monotonic() + READY_TIMEOUT
     return [p.name for p in people
