@@ -64,7 +64,7 @@ class RepoServer:
         run("docker", "network", "rm", self.network, check=False)
         # A subnet no lab host's own engine picks (172.17-31/16, 192.168/20), so that the
         # host can join the network without a clash with its inner bridges.
-        # Another lab network may hold a subnet (the system layer's two workers): the next.
+        # Another lab network may hold a subnet (the system layer's two runs): the next.
         second, third = 200 + os.getpid() % 50, os.getpid() % 250
         for step in range(250):
             self.subnet = f"10.{second}.{(third + step) % 250}.0/24"

@@ -95,7 +95,7 @@ def run(*args: str, input: bytes | str | None = None, check: bool = True,
 
 @contextmanager
 def one_builder() -> Iterator[None]:
-    """One image build at a time on this machine: the two workers of the system layer ask
+    """One image build at a time on this machine: the two runs of the system layer ask
     for the same images at once, and the second then finds them in the build cache."""
     state = Path(os.environ.get("WORMHOLE_LAB_STATE", "/var/tmp/wormhole-lab"))
     state.mkdir(parents=True, exist_ok=True)
