@@ -12,8 +12,6 @@ from tests.lab.host import ssh, wait
 SEED = 20261129  # the random moments are the same on every run
 
 
-
-
 def active(host, name: str) -> bool:
     return host.exec("systemctl", "is-active", f"wormhole@{name}", check=False).stdout == \
         "active\n"
@@ -109,17 +107,26 @@ def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_complete
             started = time.monotonic()
             host.unitgen(*command)
             spans[name] = min(spans.get(name, float("inf")), time.monotonic() - started)
+    # Until 15 kills hit a running unitgen, at most 40 tries: a run that finished before its
+    # kill shows the command is quicker now than its span (the machine grew quieter), and
+    # the next moments for it are drawn within that shorter time.
     kills = []
-    for round_ in range(5):
+    round_ = 0
+    while sum(code == 137 for _, _, code in kills) < 15 and len(kills) < 40:
         for name, command in commands(round_).items():
             moment = moments.uniform(0.05, 0.95) * spans[name]
-            kills.append((name, round(moment, 2), killed(host, moment, *command)))
+            started = time.monotonic()
+            code = killed(host, moment, *command)
+            if code != 137:
+                spans[name] = min(spans[name], time.monotonic() - started)
+            kills.append((name, round(moment, 2), code))
             files_are_whole(host)
             done = host.unitgen(*command, check=False)
             if name == "remove":  # a remove that finished before the kill has nothing left
                 assert done.returncode == 0 or "there is no workspace named xia" in done.stderr
             else:
                 assert done.returncode == 0, (name, moment, done.stderr)
+        round_ += 1
     files_are_whole(host)
     if not active(host, "xia"):
         print(host.exec("systemctl", "status", "--no-pager", "wormhole@xia",
@@ -128,7 +135,7 @@ def test_unitgen_killed_at_random_moments_leaves_old_or_new_and_a_rerun_complete
                         "-u", "wormhole-data@xia").stdout[-6000:])
     assert active(host, "xia"), kills
     print("spans:", {k: round(v, 2) for k, v in spans.items()}, "killed:", kills)
-    assert sum(code == 137 for _, _, code in kills) >= 15  # most kills hit a running unitgen
+    assert sum(code == 137 for _, _, code in kills) >= 15  # kills hit a running unitgen
 
 
 def test_a_full_repository_fails_the_backup_visibly_and_keeps_the_workspace_running(
