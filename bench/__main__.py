@@ -27,14 +27,19 @@ def parse() -> argparse.Namespace:
                         help="how long all N sit idle for the CPU figure")
     parser.add_argument("--logins", type=int, default=200, metavar="K",
                         help="timed logins with N running, and with 1 running")
+    parser.add_argument("--tries", type=int, default=50, metavar="K",
+                        help="logins tried at random moments early in each start")
+    parser.add_argument("--window", type=float, default=120, metavar="SECONDS",
+                        help="...in its first SECONDS")
     args = parser.parse_args()
     unknown = sorted(set(args.ways) - set(WAYS))
     if unknown or not args.ways:
         parser.error(f"--ways: unknown way {unknown}; choose from {','.join(WAYS)}")
     if not 1 <= args.workspaces <= PORT_MAX - FIRST_PORT + 1:
         parser.error(f"--workspaces: give 1 to {PORT_MAX - FIRST_PORT + 1}")
-    if args.idle <= 0 or args.logins < 1:
-        parser.error("--idle must be above 0 and --logins at least 1")
+    if args.idle <= 0 or args.logins < 1 or args.tries < 0 or args.window <= 0:
+        parser.error("--idle and --window must be above 0, --logins at least 1 and --tries "
+                     "at least 0")
     return args
 
 
@@ -50,7 +55,8 @@ def one_way(host: Host, name: str, everyone: list[Person], key: str,
     wipe(host)
     write_people(host, everyone, key)
     cleared = time.monotonic()
-    figures = measure(host, WAYS[name], everyone, key, args.idle, args.logins)
+    figures = measure(host, WAYS[name], everyone, key, args.idle, args.logins,
+                      (args.tries, args.window))
     return {**figures, "clear_s": cleared - began, "wall_s": time.monotonic() - began}
 
 
@@ -59,7 +65,8 @@ def run(args: argparse.Namespace) -> dict:
                 "complete": False, "unitgen": commit(),
                 "settings": {"workspaces": args.workspaces, "ways": args.ways,
                              "sizes": sizes(args.workspaces, args.sweep), "idle_s": args.idle,
-                             "logins": args.logins},
+                             "logins": args.logins, "tries": args.tries,
+                             "window_s": args.window},
                 "runs": []}
     with lab_host() as host:
         document["machine"] = machine(host)

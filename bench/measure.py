@@ -35,14 +35,16 @@ class Phases(dict):
 
 
 def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
-            logins: int) -> dict:
+            logins: int, tries: tuple[int, float] = (0, 0)) -> dict:
+    """`tries`: how many logins to try at random moments of the start, and within how many
+    seconds of it."""
     n, phase = len(everyone), Phases()
     figures = {"load_before": list(os.getloadavg()),
                **phase("prepare", way.prepare, host, everyone, key)}
     phase("settle", settle, host)
     before, cgroup = probe(host, "procs"), probe(host, "memory")
     step(f"{way.name} N={n}: starting")
-    figures["bringup"] = phase("bringup", bring_up, host, way, everyone)
+    figures["bringup"] = phase("bringup", bring_up, host, way, everyone, tries)
     step(f"{way.name} N={n}: {figures['bringup']['up']} up; idle for {idle:g} s")
     phase("settle", settle, host)
     figures["idle_cpu"] = phase("idle", idle_cpu, host, idle)
@@ -62,13 +64,16 @@ def measure(host: Host, way: Way, everyone: list[Person], key: str, idle: float,
     return {**figures, "phases_s": dict(phase)}
 
 
-def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:
+def bring_up(host: Host, way: Way, everyone: list[Person],
+             tries: tuple[int, float] = (0, 0)) -> dict:
     """Start the way and time it until every workspace takes a login; cpu_s is the CPU
-    time the whole lab host used meanwhile, the probe's own logins included."""
+    time the whole lab host used meanwhile, the probe's own logins included. Meanwhile,
+    tries[0] people each try one login at a random moment of the first tries[1] s."""
     limit = bringup_limit(len(everyone))
     ports = ",".join(str(port) for _, port in everyone)
     used = cpu_seconds(host)
     done = probe(host, "bringup", "--limit", str(limit), "--key", KEY, "--ports", ports,
+                 "--tries", str(tries[0]), "--window", str(tries[1]),
                  "--", *way.start, timeout=limit + 300)
     used = cpu_seconds(host) - used
     ready = [done["ready"][str(port)] for _, port in everyone]
@@ -87,7 +92,18 @@ def bring_up(host: Host, way: Way, everyone: list[Person]) -> dict:
         "failed": len(set(not_up) | set(start_failures)),
         "not_up": not_up,
         "start_failures": start_failures,
+        "lockout": lockout(done["tries"]),
     }
+
+
+def lockout(tries: list[dict]) -> dict:
+    """The logins tried during the start: how many were refused or failed, and the p50 and
+    p95 of those that got in, in seconds."""
+    ok = [t["seconds"] for t in tries if t["outcome"] == "ok"]
+    return {"tries": len(tries), "ok": len(ok),
+            "refused": sum(t["outcome"] == "refused" for t in tries),
+            "failed": sum(t["outcome"] == "failed" for t in tries),
+            "p50_s": percentile(ok, 50), "p95_s": percentile(ok, 95), "each": tries}
 
 
 def idle_cpu(host: Host, idle: float) -> dict:

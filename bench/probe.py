@@ -8,6 +8,8 @@
   cpuacct    the file that counts the host container's CPU time
   memory     the host container's memory cgroup: usage and the parts of it
   listening  the TCP ports something on the host listens on
+  startcpu   run start steps one person at a time and split the CPU each step used by
+             process: systemd, the commands it ran, the engine, the shims, the containers
 
 Connections go to 127.0.0.1 only, and every loop is bounded in count and time.
 """
@@ -15,7 +17,9 @@ Connections go to 127.0.0.1 only, and every loop is bounded in count and time.
 import argparse
 import asyncio
 import json
+import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -66,11 +70,44 @@ async def login(port: int, key: str) -> bool:
         return False
 
 
+def held() -> set[int]:
+    """The ports systemd itself listens on (PID 1's sockets, such as unitgen's hold sockets):
+    a connection there would be held, and would start the workspace ahead of its turn."""
+    mine = set()
+    for fd in Path("/proc/1/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            mine.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == LISTEN and fields[9] in mine:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+class Held:
+    """held(), read at most once a second for all the watchers."""
+
+    def __init__(self) -> None:
+        self.when, self.ports = 0.0, set()
+
+    def __contains__(self, port: int) -> bool:
+        if time.monotonic() - self.when >= POLL:
+            self.when, self.ports = time.monotonic(), held()
+        return port in self.ports
+
+
 async def watch(port: int, key: str, start: float, limit: float,
-                logins: asyncio.Semaphore) -> float | None:
-    """Seconds from `start` until a login to the port succeeds; None past the limit."""
+                logins: asyncio.Semaphore, holding: Held) -> float | None:
+    """Seconds from `start` until a login to the port succeeds; None past the limit. A port
+    that systemd holds is not tried: the workspace is not up yet."""
     while time.monotonic() - start < limit:
-        if await banner(port):
+        if port not in holding and await banner(port):
             async with logins:
                 if await login(port, key):
                     return time.monotonic() - start
@@ -92,13 +129,41 @@ async def run_command(command: list[str], start: float, limit: float) -> dict:
             "output": output.decode(errors="replace")}
 
 
-async def bring_up(command: list[str], ports: list[int], key: str, limit: float) -> dict:
-    logins = asyncio.Semaphore(LOGINS_AT_ONCE)
+async def attempt(port: int, key: str, at: float, start: float) -> dict:
+    """One login at `at` seconds after `start`, as a person would try: its outcome (ok,
+    refused, or failed) and how long it took."""
+    await asyncio.sleep(max(0.0, start + at - time.monotonic()))
+    began = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(*ssh_command(port, key, LOGIN_TIMEOUT),
+                                                stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), LOGIN_TIMEOUT + 5)
+        outcome = "ok" if proc.returncode == 0 else \
+            "refused" if b"Connection refused" in err else "failed"
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        outcome = "failed"
+    return {"port": port, "at_s": at, "outcome": outcome, "seconds": time.monotonic() - began}
+
+
+async def bring_up(command: list[str], ports: list[int], key: str, limit: float,
+                   tries: int = 0, window: float = 120) -> dict:
+    """The start command, the watchers, and `tries` logins to random ports at random
+    moments of the first `window` seconds (the same ones for every way)."""
+    logins, holding = asyncio.Semaphore(LOGINS_AT_ONCE), Held()
+    pick = random.Random(len(ports))
+    chosen = sorted((pick.uniform(0, window), pick.choice(ports)) for _ in range(tries))
     start = time.monotonic()
-    done, *ready = await asyncio.gather(
+    done, *found = await asyncio.gather(
         run_command(command, start, limit),
-        *(watch(port, key, start, limit, logins) for port in ports))
-    return {"command": done, "ready": dict(zip(map(str, ports), ready, strict=True))}
+        *(watch(port, key, start, limit, logins, holding) for port in ports),
+        *(attempt(port, key, at, start) for at, port in chosen))
+    ready = found[:len(ports)]
+    return {"command": done, "ready": dict(zip(map(str, ports), ready, strict=True)),
+            "tries": found[len(ports):]}
 
 
 def logins(ports: list[int], key: str, count: int, limit: float, in_order: bool = False,
@@ -219,6 +284,89 @@ def listening() -> list[int]:
     return sorted(ports)
 
 
+HZ = os.sysconf("SC_CLK_TCK")
+ENGINE = ("dockerd", "containerd", "systemd-journal")
+
+
+def cpu_table() -> dict[tuple[int, int], dict]:
+    """Every process, keyed by PID and start time: its name, parent, own CPU and the CPU of
+    the children it reaped, in seconds."""
+    table = {}
+    for pid in Path("/proc").iterdir():
+        if not pid.name.isdigit():
+            continue
+        try:
+            stat = (pid / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(pid.name), int(fields[19])] = {
+            "name": stat[stat.index("(") + 1:stat.rindex(")")], "ppid": int(fields[1]),
+            "own": (int(fields[11]) + int(fields[12])) / HZ,
+            "reaped": (int(fields[13]) + int(fields[14])) / HZ}
+    return table
+
+
+def split_cpu(before: dict, after: dict) -> dict[str, float]:
+    """The CPU used between two tables, by part. Exited processes count in the part of the
+    process that reaped them: systemd's commands are what PID 1 reaped."""
+    parts: dict[str, float] = {}
+
+    def add(part: str, seconds: float) -> None:
+        parts[part] = parts.get(part, 0.0) + seconds
+
+    new = {key: p for key, p in after.items() if key not in before}
+    shims = {key[0] for key, p in new.items() if p["name"].startswith("containerd-shim")}
+    inside = set(shims)
+    for _ in range(8):  # the containers' processes: what descends from a new shim
+        inside |= {key[0] for key, p in new.items() if p["ppid"] in inside}
+    for key, p in after.items():
+        old = before.get(key, {"own": 0.0, "reaped": 0.0})
+        own, reaped = p["own"] - old["own"], p["reaped"] - old["reaped"]
+        if key[0] == 1:
+            add("systemd (PID 1)", own)
+            add("commands systemd ran (exited)", reaped)
+        elif p["name"] in ENGINE:
+            add(p["name"], own)
+            add(f"commands {p['name']} ran (exited)", reaped)
+        elif key[0] in shims:
+            add("containerd-shim and runc", own + reaped)
+        elif key[0] in inside:
+            add("inside the container", own + reaped)
+        elif key in new:
+            add(f"new: {p['name']}", own + reaped)
+    return parts
+
+
+def start_cpu(steps: list[str], names: list[str], ports: list[int]) -> dict:
+    """For each person in turn, each step (a shell command with $1 = NAME and $2 = PORT)
+    run to its end, then sshd's banner awaited on the port; the CPU of each step by part,
+    summed over the people, with the host's total from its cpuacct counter."""
+    counter = Path(cpuacct())
+    steps_cpu = [{} for _ in steps]
+    totals = [0.0 for _ in steps]
+    for name, port in zip(names, ports, strict=True):
+        for i, step in enumerate(steps):
+            before, total = cpu_table(), int(counter.read_text())
+            mine = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(["sh", "-c", step, "sh", name, str(port)], check=True,
+                           stdout=subprocess.DEVNULL)
+            ran = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if i == len(steps) - 1:
+                deadline = time.monotonic() + 30
+                while not asyncio.run(banner(port)) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)  # the banner is sent before sshd is idle again
+            parts = split_cpu(before, cpu_table())
+            parts["the start command"] = (ran.ru_utime + ran.ru_stime
+                                          - mine.ru_utime - mine.ru_stime)
+            totals[i] += (int(counter.read_text()) - total) / 1e9
+            for part, seconds in parts.items():
+                steps_cpu[i][part] = steps_cpu[i].get(part, 0.0) + seconds
+    return {"steps": [{"step": step, "total_s": total, "parts_s": parts}
+                      for step, total, parts in zip(steps, totals, steps_cpu, strict=True)]}
+
+
 def port_list(text: str) -> list[int]:
     return [int(port) for port in text.split(",")]
 
@@ -230,6 +378,9 @@ def parse() -> argparse.Namespace:
     up.add_argument("--limit", type=float, required=True)
     up.add_argument("--key", required=True)
     up.add_argument("--ports", type=port_list, required=True)
+    up.add_argument("--tries", type=int, default=0,
+                    help="logins to random ports at random moments during the start")
+    up.add_argument("--window", type=float, default=120, help="...of the first SECONDS")
     up.add_argument("command", nargs="+")
     timed_logins = sub.add_parser("logins")
     timed_logins.add_argument("--key", required=True)
@@ -242,6 +393,10 @@ def parse() -> argparse.Namespace:
     timer = sub.add_parser("time")
     timer.add_argument("--repeat", type=int, default=1)
     timer.add_argument("command", nargs="+")
+    profile = sub.add_parser("startcpu")
+    profile.add_argument("--names", type=lambda text: text.split(","), required=True)
+    profile.add_argument("--ports", type=port_list, required=True)
+    profile.add_argument("steps", nargs="+")
     for name in ("procs", "cpuacct", "memory", "listening"):
         sub.add_parser(name)
     return parser.parse_args()
@@ -250,7 +405,8 @@ def parse() -> argparse.Namespace:
 def main() -> None:
     args = parse()
     work = {
-        "bringup": lambda: asyncio.run(bring_up(args.command, args.ports, args.key, args.limit)),
+        "bringup": lambda: asyncio.run(bring_up(args.command, args.ports, args.key, args.limit,
+                                                args.tries, args.window)),
         "logins": lambda: logins(args.ports, args.key, args.count, args.limit, args.in_order,
                                  args.connect_timeout),
         "time": lambda: timed(args.command, args.repeat),
@@ -258,6 +414,7 @@ def main() -> None:
         "cpuacct": cpuacct,
         "memory": memory,
         "listening": listening,
+        "startcpu": lambda: start_cpu(args.steps, args.names, args.ports),
     }
     json.dump(work[args.what](), sys.stdout)
 

@@ -22,7 +22,14 @@ COLUMNS = (  # heading, width, how to get the figure from one way's figures
     ("p95 1", 6, lambda w: w["login_ms"]["one"]["p95"]),
     ("idle%", 6, lambda w: w["idle_cpu"]["percent_of_one_core"]),
     ("status s", 8, lambda w: w.get("status", {}).get("median_s")),
+    ("tries out", 9, lambda w: _lockout(w, "refused") + _lockout(w, "failed")
+     if "lockout" in w["bringup"] else None),
+    ("try p95", 7, lambda w: w["bringup"].get("lockout", {}).get("p95_s")),
 )
+
+
+def _lockout(way: dict, outcome: str) -> int:
+    return way["bringup"]["lockout"][outcome]
 
 
 def targets(run: dict, cores: int) -> dict:
@@ -46,6 +53,7 @@ def targets(run: dict, cores: int) -> dict:
             up <= 1.1 * before
         found["disks_memory_within_10_percent"] = \
             unitgen["memory_mib"]["total"] <= 1.1 * volumes["memory_mib"]["total"]
+    found.update(second_round(run))
     if seed is not None and seed["bringup"]["seconds"] is not None:
         up = unitgen["bringup"]["seconds"]
         half = seed["bringup"]["seconds"] / 2
@@ -56,12 +64,40 @@ def targets(run: dict, cores: int) -> dict:
     return found
 
 
+def second_round(run: dict) -> dict:
+    """Issue 20's targets that this run measured: nobody locked out during the start (the
+    logins tried then: none refused or failed, p95 at most 5 s), CPU per start no more than
+    the seed's, bring-up no slower than the parallel way's, idle CPU no more than the
+    seed's."""
+    ways = run["ways"]
+    unitgen, seed, parallel = ways["unitgen"], ways.get("seed"), ways.get("parallel")
+    found = {}
+    tried = unitgen["bringup"].get("lockout")
+    if tried and tried["tries"]:
+        found["nobody_locked_out"] = tried["refused"] == tried["failed"] == 0 and \
+            tried["p95_s"] is not None and tried["p95_s"] <= 5
+    if seed is not None:
+        found["cpu_per_start_at_most_seed"] = \
+            unitgen["bringup"]["cpu_s"] <= seed["bringup"]["cpu_s"]
+        found["idle_cpu_at_most_seed"] = unitgen["idle_cpu"]["percent_of_one_core"] <= \
+            seed["idle_cpu"]["percent_of_one_core"]
+    if parallel is not None:
+        up, theirs = unitgen["bringup"]["seconds"], parallel["bringup"]["seconds"]
+        found["bringup_at_most_parallel"] = None if None in (up, theirs) else up <= theirs
+    n = run["workspaces"]
+    found["cpu_per_start_s"] = {name: w["bringup"]["cpu_s"] / n for name, w in ways.items()}
+    return found
+
+
 def verdicts(document: dict) -> str:
     lines = []
     for run in document["runs"]:
         found = run.get("targets", {})
         lines += [f"N={run['workspaces']} {name}: {'met' if met else 'NOT met'}"
                   for name, met in found.items() if isinstance(met, bool)]
+        if "cpu_per_start_s" in found:
+            lines.append(f"N={run['workspaces']} CPU per start (core-s): " + ", ".join(
+                f"{way} {seconds:.2f}" for way, seconds in found["cpu_per_start_s"].items()))
         if "bringup" in found:
             b = found["bringup"]
             lines.append(f"N={run['workspaces']} bring-up: unitgen {cell(b['unitgen_s'], 0)} s,"

@@ -141,8 +141,11 @@ class Unitgen(Supervised):
     start = ("systemctl", "start", "wormhole.target")
 
     def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
-        # The admin's config: publish on 127.0.0.1, as the seed loop does.
-        return register(host, everyone, key, PUBLISH)
+        # The admin's config: publish on 127.0.0.1, as the seed loop does. Then the hold
+        # sockets listen, as sockets.target has them at boot before the workspaces start.
+        figures = register(host, everyone, key, PUBLISH)
+        host.exec("systemctl", "start", "sockets.target")
+        return figures
 
     def figures(self, host: Host, everyone: list[Person]) -> dict:
         """The wall time of `unitgen status --json`, or of `unitgen list --json` while
@@ -166,7 +169,9 @@ class UnitgenVolumes(Unitgen):
     name = "unitgen-volumes"
 
     def prepare(self, host: Host, everyone: list[Person], key: str) -> dict:
-        return register(host, everyone, key, PUBLISH, extra="on_volumes = true\n")
+        figures = register(host, everyone, key, PUBLISH, extra="on_volumes = true\n")
+        host.exec("systemctl", "start", "sockets.target")
+        return figures
 
 
 class Seed(Way):

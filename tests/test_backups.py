@@ -345,10 +345,12 @@ def test_restore_all_moves_ports_that_differ_and_stops_those_workspaces_first(ro
     ops.restore_all(root, edge, restic.Pick(), True, SAID.append)
     assert [(p.name, p.port, p.generation) for p in ops.load(root).people] == [
         ("al", 2201, 1), ("cy", 2200, 1)]
-    stops = [c[1] for c in edge.calls if c[0] == "stop"]
-    # then each stopped one's data unit, since a backup may hold the old disk mounted
-    assert stops == [names.unit("al"), names.unit("cy"), names.data_unit("al"),
-                     names.data_unit("cy")]
+    stops = [c[1:3] for c in edge.calls if c[0] == "stop"]
+    # each one's hold socket and workspace, then each one's data unit, since a backup may
+    # hold the old disk mounted
+    assert stops == [(names.hold_socket("al"), names.unit("al")),
+                     (names.hold_socket("cy"), names.unit("cy")), (names.data_unit("al"),),
+                     (names.data_unit("cy"),)]
     assert edge.calls.index(("stop", *ops.load(root).workspace(
         ops.load(root).need("al")).units)) < edge.calls.index(("start", names.REPOSITORY_UNIT))
 

@@ -212,7 +212,8 @@ def test_a_restore_that_answers_moves_the_person_onto_a_new_disk_and_deletes_the
     assert edge.mounted == {}
     # one restart of the data unit first, which systemd finishes even if unitgen is killed
     assert ("restart", names.data_unit("al"), names.unit("al")) in edge.calls
-    assert ("stop", names.unit("al"), names.data_unit("al")) not in edge.calls
+    assert ("stop", names.hold_socket("al"), names.unit("al"), names.data_unit("al")) \
+        not in edge.calls
 
 
 def test_a_restore_that_does_not_answer_goes_back_to_the_old_disk(root, tmp_path):
@@ -290,7 +291,7 @@ def test_switching_to_on_demand_stops_the_workspace_and_starts_its_socket(root):
     edge.calls.clear()
     ops.set_limits(root, edge, "al", {"on_demand": True}, restart=False)
     assert [c for c in edge.calls if c[0] in ("stop", "start")] == [
-        ("stop", names.unit("al")), ("start", names.proxy_socket("al"))]
+        ("stop", names.hold_socket("al"), names.unit("al")), ("start", names.proxy_socket("al"))]
     ops.set_limits(root, edge, "al", {"on_demand": False}, restart=False)
     assert edge.calls[-1] == ("start", names.unit("al"))
     assert ("stop", names.proxy_socket("al"), names.proxy("al")) in edge.calls
@@ -308,7 +309,8 @@ def test_remove_stops_every_unit_of_the_person_and_keeps_the_disk(root):
     edge.disks = {names.disk_image("al", 0): Usage(1, 0, 1, 0)}
     said = []
     ops.remove(root, edge, "al", purge=False, final_backup=False, say=said.append)
-    assert ("stop", names.unit("al"), names.timer("al"), names.data_unit("al")) in edge.calls
+    assert ("stop", names.hold_socket("al"), names.unit("al"), names.timer("al"),
+            names.data_unit("al")) in edge.calls
     assert [p.name for p in ops.load(root).people] == ["bo"]
     assert names.disk_image("al", 0) in edge.disks
     assert said[0] == "removed al"
@@ -405,7 +407,8 @@ def test_a_smaller_disk_that_the_data_fits_shrinks_offline_and_starts_again(root
     assert applied == ops.Applied(True, "disk: shrunk to 5G offline: the workspace was "
                                         "stopped for it and started again")
     shrink = edge.calls.index(("shrink", names.disk_image("al", 0), "5G"))
-    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls[:shrink]
+    assert ("stop", names.hold_socket("al"), names.unit("al"), names.data_unit("al")) \
+        in edge.calls[:shrink]
     assert ("restart", names.unit("al")) in edge.calls[shrink:]
     assert ops.load(root).need("al").disk == "5G"
 
@@ -456,7 +459,8 @@ def test_upgrade_moves_homes_from_volumes_onto_disks_and_releases_the_volumes(ro
     assert not any(p.on_volumes for p in ops.load(root).people)
     migrate = edge.calls.index(("migrate", "al", *names.volumes("al", 0),
                                 names.disk_image("al", 0)))
-    assert ("stop", names.unit("al"), names.data_unit("al")) in edge.calls[:migrate]
+    assert ("stop", names.hold_socket("al"), names.unit("al"), names.data_unit("al")) \
+        in edge.calls[:migrate]
     assert "al: moved onto the disk; the volumes were deleted" in said
 
 

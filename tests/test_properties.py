@@ -774,6 +774,7 @@ ENV_VALUES = {
                                 r"|wormhole-hostkeys-[a-z][a-z0-9_-]*(?:\.\d+)?",
     "WORMHOLE_HOME_VOLUME": r"wormhole-home-[a-z][a-z0-9_-]*(?:\.\d+)?",
     "WORMHOLE_HOSTKEYS_VOLUME": r"wormhole-hostkeys-[a-z][a-z0-9_-]*(?:\.\d+)?",
+    "WORMHOLE_HOLD": r"(?:wormhole-hold@[a-z][a-z0-9_-]*\.socket)?",
     "WORMHOLE_INNER_PORT": r"\d{1,5}",
     "WORMHOLE_IDLE_STOP": r"[0-9a-z]+(?: [0-9a-z]+)*",
 }
@@ -785,7 +786,7 @@ KNOWN_PATHS = re.compile(
     r"/etc/wormhole/(?:wormhole\.toml|firewall\.toml|generated\.json"
     r"|people/[a-z][a-z0-9_-]{0,31}\.toml|env/[a-z][a-z0-9_-]{0,31}\.env"
     r"|keys/[a-z][a-z0-9_-]{0,31}/authorized_keys"
-    r"|libexec/(?:wormhole-restic|firewall|disk|migrate)"
+    r"|libexec/(?:wormhole-restic|firewall|disk|migrate|hold)"
     r"|firewall/rules\.v[46]|cli\.env)|/etc/docker/daemon\.json|/etc/systemd/system/.+"
     r"|/etc/zincati/config\.d/55-wormhole-updates\.toml|/etc/flatcar/update\.conf"
     r"|/usr/local/bin/unitgen|/opt/bin/unitgen")
@@ -856,12 +857,18 @@ def check_ports(people: dict[str, dict[str, str]], texts: dict[str, str],
         if "WORMHOLE_INNER_PORT" in pairs:
             ports.append(int(pairs["WORMHOLE_INNER_PORT"]))
             assert pairs["WORMHOLE_PUBLISH"] == f"127.0.0.1:{pairs['WORMHOLE_INNER_PORT']}:22"
+            assert pairs["WORMHOLE_HOLD"] == "", f"{name} is on demand, yet held: {pairs}"
             socket = texts[f"{UNIT_DIR}wormhole-proxy@{name}.socket"]
             address = r"(?:\S*:)?" if strict else ".*"
             assert re.search(rf"^ListenStream={address}{pairs['port']}$", socket, re.MULTILINE), \
                 f"{name} is on demand at port {pairs['port']}, but its socket says:\n{socket}"
         else:
             assert published_port(pairs) == int(pairs["port"]), f"{name}: {pairs}"
+            assert pairs["WORMHOLE_HOLD"] == f"wormhole-hold@{name}.socket", f"{name}: {pairs}"
+            hold = texts[f"{UNIT_DIR}wormhole-hold@{name}.socket"]
+            address = r"(?:\S*:)?" if strict else ".*"
+            assert re.search(rf"^ListenStream={address}{pairs['port']}$", hold, re.MULTILINE), \
+                f"{name} is always on at port {pairs['port']}, but their hold socket says:\n{hold}"
     assert all(1 <= p <= 65535 for p in ports) and len(set(ports)) == len(ports), \
         f"ports taken twice or out of range: {sorted(ports)} ({people})"
 
@@ -1174,6 +1181,10 @@ def instances(units: dict[str, str], people: list[str], tag: str,
         unit, _, dropin = name.partition("/")
         if dropin:
             own[f"{own_name(unit)}/{dropin}"] = text
+        elif name == "wormhole-hold@.service":  # run per connection of a hold socket
+            fixed[name] = text
+            own[f"wormhole-hold@0.{tag}.service"] = text
+            names.append(f"wormhole-hold@0.{tag}.service")
         elif "@." in name:
             served = [p for p in people if not name.startswith("wormhole-proxy@")
                       or f"{UNIT_DIR}wormhole-proxy@{p}.socket" in units]

@@ -28,6 +28,10 @@ def units_as_instances(folder: Path, files: dict) -> list[str]:
             continue
         if not path.startswith(UNIT_DIR) or "/" in name:
             continue
+        if name == "wormhole-hold@.service":  # a connection's: a hold socket's instances
+            (folder / name).write_text(artifact.text)
+            names.append(name.replace("@.", "@0."))
+            continue
         people = [p for p in everyone if not name.startswith("wormhole-proxy@")
                   or f"{UNIT_DIR}wormhole-proxy@{p}.socket" in files]
         for instance in [name.replace("@.", f"@{p}.") for p in people] if "@." in name else [name]:

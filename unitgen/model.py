@@ -157,10 +157,16 @@ class Workspace:
         return names.proxy_socket(self.name) if self.on_demand else names.unit(self.name)
 
     @property
+    def hold(self) -> str:
+        """The socket that holds the port from boot until the workspace is up: always-on
+        workspaces only (on demand, the person's own socket is there all the time)."""
+        return "" if self.on_demand else names.hold_socket(self.name)
+
+    @property
     def units(self) -> list[str]:
         """Every unit the workspace may have running, entry first."""
         entries = [names.proxy_socket(self.name), names.proxy(self.name)] if self.on_demand \
-            else []
+            else [self.hold]
         return [*entries, names.unit(self.name), names.timer(self.name),
                 names.data_unit(self.name)]
 

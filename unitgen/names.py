@@ -71,6 +71,8 @@ timer = Named("wormhole-backup@{}.timer")
 backup_container = Named("wormhole-backup-{}")
 proxy = Named("wormhole-proxy@{}.service")  # the entry of an on-demand workspace
 proxy_socket = Named("wormhole-proxy@{}.socket")
+# Holds an always-on workspace's port from boot until its container takes it over.
+hold_socket = Named("wormhole-hold@{}.socket")
 container = Named("wormhole-{}")
 syslog = Named("wormhole-{}")  # the SyslogIdentifier= of a workspace
 env_file = Named(f"{ETC}/env/{{}}.env")

@@ -30,7 +30,7 @@ def switch(before: Workspace, after: Workspace) -> tuple[list[str], list[str]]:
     if before.entry == after.entry:
         return [], []
     stop = [names.proxy_socket(before.name), names.proxy(before.name)] if before.on_demand \
-        else [before.entry]
+        else [names.hold_socket(before.name), before.entry]
     return stop, [after.entry]
 
 

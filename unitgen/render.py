@@ -131,6 +131,10 @@ def _person(host: Host, person: Person, w: Workspace, previous: str | None
         socket = f"{UNIT_DIR}/{names.proxy_socket(w.name)}"
         files[socket] = Artifact(_template("proxy.socket.j2", host, w=w))
         files.update(_links(socket, files[socket].text, []))
+    else:
+        socket = f"{UNIT_DIR}/{names.hold_socket(w.name)}"
+        files[socket] = Artifact(_template("hold.socket.j2", host, w=w))
+        files.update(_links(socket, files[socket].text, []))
     return files
 
 

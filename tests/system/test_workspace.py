@@ -1,14 +1,13 @@
 """A workspace end to end on a real systemd host with a real engine, sshd and ssh client."""
 
 import json
+import time
 
 import pytest
 
 from tests.lab.host import host_key, ssh, wait
 
 GIB = 1 << 30
-
-
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +130,60 @@ def test_the_target_starts_every_enabled_workspace(host, alice, add):
     host.exec("systemctl", "start", "wormhole.target")
     for person in (alice, carol):
         assert person.login().returncode == 0
+
+
+def active(host, unit: str) -> bool:
+    return host.exec("systemctl", "is-active", unit, check=False).stdout.strip() == "active"
+
+
+def test_a_login_before_the_workspace_is_up_is_held_and_starts_it(host, add):
+    """The hold socket listens from boot (sockets.target) until the workspace takes its port
+    over: a login that comes first is held, not refused, and starts the workspace."""
+    hana = add("hana", start=False)
+    hold = f"wormhole-hold@{hana.name}.socket"
+    try:
+        host.exec("systemctl", "start", "sockets.target")
+        assert active(host, hold) and not active(host, hana.unit)
+        began = time.monotonic()
+        done = ssh(host.ip, hana.port, hana.key, "id -un")
+        took = time.monotonic() - began
+        assert (done.returncode, done.stdout) == (0, "user\n"), done.stderr
+        print(f"a held login: {took:.1f}s, the workspace started with it")
+        assert active(host, hana.unit) and not active(host, hold)
+        # the engine has the port now; the next login goes straight to sshd
+        assert ssh(host.ip, hana.port, hana.key, "true").returncode == 0
+        assert "a login to hana came before their workspace was up" in host.exec(
+            "journalctl", "--no-pager", "-t", "wormhole-hold").stdout
+    finally:
+        host.unitgen("remove", hana.name)
+
+
+def test_a_held_login_starts_its_workspace_ahead_of_the_queue(host, add):
+    """A start job waiting for another unit (as in the boot's start lanes) is taken out of
+    the order by the held login: the workspace is up while the one before it still runs."""
+    ivo = add("ivo", start=False)
+    slow = "lab-slow.service"
+    host.put(f"/etc/systemd/system/{slow}",
+             "[Service]\nType=oneshot\nExecStart=/bin/sleep 120\n")
+    host.put(f"/etc/systemd/system/{ivo.unit}.d/90-lab-queue.conf", f"[Unit]\nAfter={slow}\n")
+    try:
+        host.exec("systemctl", "daemon-reload")
+        host.exec("systemctl", "start", "sockets.target")
+        host.exec("systemctl", "start", "--no-block", slow, ivo.unit)
+        wait(lambda: f"{ivo.unit} start waiting" in " ".join(
+            host.exec("systemctl", "list-jobs", "--no-legend").stdout.split()), 10,
+             "ivo's start waits in the queue")
+        done = ssh(host.ip, ivo.port, ivo.key, "id -un")
+        assert (done.returncode, done.stdout) == (0, "user\n"), done.stderr
+        assert active(host, ivo.unit)
+        assert host.exec("systemctl", "is-active", slow, check=False).stdout.strip() == \
+            "activating"
+    finally:
+        host.exec("systemctl", "stop", slow)
+        host.exec("rm", "-rf", f"/etc/systemd/system/{slow}",
+                  f"/etc/systemd/system/{ivo.unit}.d/90-lab-queue.conf")
+        host.exec("systemctl", "daemon-reload")
+        host.unitgen("remove", ivo.name)
 
 
 def test_show_reports_state_port_memory_and_ssh_line(host, alice):
