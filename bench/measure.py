@@ -107,10 +107,26 @@ def lockout(tries: list[dict]) -> dict:
 
 
 def idle_cpu(host: Host, idle: float) -> dict:
+    """The host's CPU over `idle` seconds, and by process name (`by_process`, in % of one
+    core, the ten largest): where the idle CPU goes."""
+    before = probe(host, "cputable")
     began, used = time.monotonic(), cpu_seconds(host)
     time.sleep(idle)
     used, seconds = cpu_seconds(host) - used, time.monotonic() - began
-    return {"seconds": seconds, "cpu_seconds": used, "percent_of_one_core": 100 * used / seconds}
+    return {"seconds": seconds, "cpu_seconds": used, "percent_of_one_core": 100 * used / seconds,
+            "by_process": by_process(before, probe(host, "cputable"), seconds)}
+
+
+def by_process(before: list, after: list, seconds: float) -> dict[str, float]:
+    """CPU between two process tables by process name, in % of one core: each process's own
+    and what it reaped (a name's exited children count under the name of their reaper)."""
+    old = {(pid, start): p for pid, start, p in before}
+    found: dict[str, float] = defaultdict(float)
+    for pid, start, p in after:
+        was = old.get((pid, start), {"own": 0.0, "reaped": 0.0})
+        found[p["name"]] += p["own"] + p["reaped"] - was["own"] - was["reaped"]
+    top = sorted(found.items(), key=lambda kv: -kv[1])[:10]
+    return {name: round(100 * used / seconds, 3) for name, used in top}
 
 
 def memory(before: list[dict], after: list[dict], supervisor: str, n: int) -> dict:

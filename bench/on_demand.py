@@ -34,6 +34,7 @@ AGAIN = 50  # how many of the connected are stopped and started cold a second ti
 COLD_CONNECT_TIMEOUT = 20  # s: ssh's bound on the TCP connect and the wait for the banner
 COLD_EACH = 30  # s: the probe's bound on one login
 TARGET_P95_MS = 2000
+TARGET_BANNER_P95_MS = 600  # issue 20: from the connect to sshd's greeting
 IDLE_SHARE = 0.01  # memory target: an idle registration costs under 1 % of a connection
 BYTES_PER_MIB = 2**20
 
@@ -101,20 +102,27 @@ def growth(before: dict, after: dict, n: int) -> dict:
 
 
 def cold(host: Host, chosen: list[Person]) -> dict:
-    """One ssh login to each chosen person in turn, timed from the client's start to its
-    exit; each one's first connection since their workspace stopped."""
+    """Each chosen person in turn: their first connection since their workspace stopped,
+    timed from the connect to sshd's greeting (the cold start: `banner_*`), then an ssh
+    login, timed from the client's start to its exit. p50 and p95 are of the two together:
+    a cold start and the login that follows it."""
     limit = 60 + COLD_EACH * len(chosen)
     load = list(os.getloadavg())
-    done = probe(host, "logins", "--in-order", "--key", KEY,
+    done = probe(host, "logins", "--in-order", "--banner-first", "--key", KEY,
                  "--ports", ",".join(str(port) for _, port in chosen),
                  "--count", str(len(chosen)), "--limit", str(limit),
                  "--connect-timeout", str(COLD_CONNECT_TIMEOUT), timeout=limit + 120)
-    ms = [seconds * 1000 for seconds in done["seconds"]]
+    banner = [seconds * 1000 for seconds in done["banners"] if seconds is not None]
+    login = [seconds * 1000 for seconds in done["seconds"]]
+    ms = [b + s for b, s in zip(banner, login, strict=False)]
     names = {port: name for name, port in chosen}
     return {"p50": percentile(ms, 50), "p95": percentile(ms, 95), "max": max(ms, default=None),
-            "logins": len(ms), "failed": done["failed"],
+            "banner_p50": percentile(banner, 50), "banner_p95": percentile(banner, 95),
+            "banner_max": max(banner, default=None),
+            "logins": len(login), "failed": done["failed"] + len(done["banners"]) - len(banner),
             "failed_people": [names[port] for port in done["failed_ports"]],
-            "untried": done["untried"], "load_before": load, "all_ms": ms}
+            "untried": done["untried"], "load_before": load, "all_ms": ms,
+            "banner_ms": banner, "login_ms": login}
 
 
 def stop(host: Host, chosen: list[Person]) -> dict:
@@ -151,9 +159,13 @@ def targets(cold_ms: dict, per_person: dict) -> dict:
                 for figures in cold_ms.values())
     ratio = {way: per_person["registered"][way] / per_person["connected"][way]
              if per_person["connected"][way] > 0 else None for way in ("cgroup_usage", "pss")}
+    banner = {when: figures.get("banner_p95") for when, figures in cold_ms.items()}
     return {"cold_start_p95_ms": p95,
             "cold_start_p95_under_2s": clean and all(v is not None and v < TARGET_P95_MS
                                                      for v in p95.values()),
+            "cold_start_banner_p95_ms": banner,
+            "cold_start_banner_p95_at_most_600_ms": clean and all(
+                v is not None and v <= TARGET_BANNER_P95_MS for v in banner.values()),
             "idle_to_connected": ratio,
             "memory_proportional_to_connected": all(v is not None and v < IDLE_SHARE
                                                     for v in ratio.values())}
@@ -230,8 +242,12 @@ def table(d: dict) -> str:
                                               for k in memory_columns]),
              row("  connected, running (MiB)", [per["connected"][k] for k in memory_columns]),
              row("latency (ms)", ["p50", "p95", "max", "logins", "failed"])]
-    for label, figures in (("  cold start, first ever", cold_ms["first"]),
-                           ("  cold start, again", cold_ms["again"]),
+    for label, figures in (("  cold start to the greeting, first ever",
+                            {k.removeprefix("banner_"): v for k, v in cold_ms["first"].items()}),
+                           ("  cold start to the greeting, again",
+                            {k.removeprefix("banner_"): v for k, v in cold_ms["again"].items()}),
+                           ("  cold start and a login, first ever", cold_ms["first"]),
+                           ("  cold start and a login, again", cold_ms["again"]),
                            ("  login to a running one, through the socket", login_ms["running"]),
                            ("  login to a running one, at the inner port", login_ms["inner"])):
         lines.append(row(label, [figures["p50"], figures["p95"], figures.get("max"),
@@ -240,6 +256,8 @@ def table(d: dict) -> str:
     lines += [row("unitgen add --from, R people (s)", [d["add_seconds"]]),
               row("unitgen status --json, median of 5 (s)", [d["status"]["median_s"]]),
               f"target cold start p95 < 2 s: {verdict(met['cold_start_p95_under_2s'])}",
+              "target cold start to the greeting p95 <= 0.6 s: "
+              f"{verdict(met['cold_start_banner_p95_at_most_600_ms'])}",
               "target memory proportional to the connected (idle registration < 1 % of a "
               f"connection): {verdict(met['memory_proportional_to_connected'])}"]
     return "\n".join(lines)

@@ -10,6 +10,7 @@
   listening  the TCP ports something on the host listens on
   startcpu   run start steps one person at a time and split the CPU each step used by
              process: systemd, the commands it ran, the engine, the shims, the containers
+  cputable   every process's own CPU and that of the children it reaped
 
 Connections go to 127.0.0.1 only, and every loop is bounded in count and time.
 """
@@ -20,6 +21,7 @@ import json
 import os
 import random
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -166,17 +168,38 @@ async def bring_up(command: list[str], ports: list[int], key: str, limit: float,
             "tries": found[len(ports):]}
 
 
+def greeted(port: int, timeout: float) -> float | None:
+    """Seconds from connecting to the port until sshd's greeting line; None without one."""
+    began = time.monotonic()
+    try:
+        with socket.create_connection((ADDRESS, port), timeout=timeout) as conn:
+            conn.settimeout(max(0.1, timeout - (time.monotonic() - began)))
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = conn.recv(256)
+                if not chunk:
+                    return None
+                line += chunk
+    except OSError:
+        return None
+    return time.monotonic() - began if line.startswith(b"SSH-2.0-") else None
+
+
 def logins(ports: list[int], key: str, count: int, limit: float, in_order: bool = False,
-           connect_timeout: float = CONNECT_TIMEOUT) -> dict:
+           connect_timeout: float = CONNECT_TIMEOUT, banner_first: bool = False) -> dict:
     """`count` sequential logins to random ports (or to the first `count` ports in order),
-    each timed; stops at the time limit. `untried` counts those the limit cut off."""
+    each timed; stops at the time limit. `untried` counts those the limit cut off. With
+    `banner_first`, each login comes right after a connection timed until sshd's greeting
+    (`banners`): for an on-demand workspace, that first connection is the cold start."""
     pick = random.Random(len(ports))
     chosen = ports[:count] if in_order else [pick.choice(ports) for _ in range(count)]
-    seconds, failed = [], []
+    seconds, failed, banners = [], [], []
     deadline = time.monotonic() + limit
     for port in chosen:
         if time.monotonic() > deadline:
             break
+        if banner_first:
+            banners.append(greeted(port, connect_timeout))
         began = time.monotonic()
         try:
             ok = subprocess.run(ssh_command(port, key, connect_timeout),
@@ -189,7 +212,7 @@ def logins(ports: list[int], key: str, count: int, limit: float, in_order: bool 
         else:
             failed.append(port)
     return {"seconds": seconds, "failed": len(failed), "failed_ports": failed,
-            "untried": len(chosen) - len(seconds) - len(failed)}
+            "untried": len(chosen) - len(seconds) - len(failed), "banners": banners}
 
 
 def timed(command: list[str], repeat: int) -> dict:
@@ -390,6 +413,8 @@ def parse() -> argparse.Namespace:
     timed_logins.add_argument("--in-order", action="store_true",
                               help="the first COUNT ports once each, in order")
     timed_logins.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT)
+    timed_logins.add_argument("--banner-first", action="store_true",
+                              help="time a connection until sshd's greeting before each login")
     timer = sub.add_parser("time")
     timer.add_argument("--repeat", type=int, default=1)
     timer.add_argument("command", nargs="+")
@@ -397,7 +422,7 @@ def parse() -> argparse.Namespace:
     profile.add_argument("--names", type=lambda text: text.split(","), required=True)
     profile.add_argument("--ports", type=port_list, required=True)
     profile.add_argument("steps", nargs="+")
-    for name in ("procs", "cpuacct", "memory", "listening"):
+    for name in ("procs", "cpuacct", "memory", "listening", "cputable"):
         sub.add_parser(name)
     return parser.parse_args()
 
@@ -408,13 +433,14 @@ def main() -> None:
         "bringup": lambda: asyncio.run(bring_up(args.command, args.ports, args.key, args.limit,
                                                 args.tries, args.window)),
         "logins": lambda: logins(args.ports, args.key, args.count, args.limit, args.in_order,
-                                 args.connect_timeout),
+                                 args.connect_timeout, args.banner_first),
         "time": lambda: timed(args.command, args.repeat),
         "procs": procs,
         "cpuacct": cpuacct,
         "memory": memory,
         "listening": listening,
         "startcpu": lambda: start_cpu(args.steps, args.names, args.ports),
+        "cputable": lambda: [[pid, start, p] for (pid, start), p in cpu_table().items()],
     }
     json.dump(work[args.what](), sys.stdout)
 

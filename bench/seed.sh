@@ -4,14 +4,16 @@
 # they apply (no log directory: sshd logs to the engine).
 # With NAME PORT as arguments it runs that one person; without, it reads "NAME PORT"
 # lines on stdin and runs them one after another, the seed's loop. Prints the name of
-# each person whose run failed.
+# each person whose run failed. With NETWORK set, the containers join that network rather
+# than the engine's default bridge (bench.profile uses it to show what a network of one's
+# own costs a start).
 start() {
   docker run --detach --restart=always --name "wormhole-$1" --hostname "$1" \
     --label "wormhole.user=$1" --pull never \
     --cgroup-parent wormhole.slice \
     --memory 512m --memory-swap 512m \
     --pids-limit 1024 \
-    --publish "127.0.0.1:$2:22" \
+    --publish "127.0.0.1:$2:22" ${NETWORK:+--network "$NETWORK"} \
     --read-only --tmpfs /tmp:exec,mode=1777 --tmpfs /var/tmp:exec,mode=1777 --tmpfs /run \
     --security-opt no-new-privileges \
     --cap-drop ALL --cap-add AUDIT_WRITE --cap-add CHOWN --cap-add FOWNER \

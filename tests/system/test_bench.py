@@ -91,6 +91,8 @@ def test_bench_measures_every_figure_for_every_way(new_results):
         assert all(map(number, figures["phases_s"].values())), way
         assert figures["bringup"]["failed"] == 0 and figures["bringup"]["up"] == 3, way
         assert figures["memory_mib"]["shims"] == 3, way
+        assert figures["idle_cpu"]["by_process"] and all(
+            map(number, figures["idle_cpu"]["by_process"].values())), way
         tried = figures["bringup"]["lockout"]
         assert tried["tries"] == 2 == len(tried["each"]), way
         assert tried["ok"] + tried["refused"] + tried["failed"] == 2, way
@@ -137,6 +139,10 @@ def test_on_demand_bench_measures_every_figure(new_results):
         cold = d["cold_start_ms"][when]
         assert (cold["logins"], cold["failed"], cold["untried"]) == (2, 0, 0), when
         assert numbers(cold, (*LATENCY, "max")) and len(cold["all_ms"]) == 2, when
+        assert numbers(cold, ("banner_p50", "banner_p95", "banner_max")), when
+        assert len(cold["banner_ms"]) == 2 and all(b < c for b, c in zip(
+            cold["banner_ms"], cold["all_ms"], strict=True)), when
+    assert isinstance(d["targets"]["cold_start_banner_p95_at_most_600_ms"], bool)
     assert d["stop_for_again"] == {"stopped": 2, "still_running": 0, "not_listening": 0}
     for way in ("running", "inner"):
         logins = d["login_ms"][way]
