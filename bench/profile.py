@@ -10,21 +10,20 @@ import json
 from datetime import UTC, datetime
 
 from bench.lab import REMOTE, commit, lab_host, machine, measured, probe, public_key, step, wipe
-from bench.ways import PUBLISH, Person, people, register, write_people
+from bench.ways import WAYS as BENCH_WAYS
+from bench.ways import Person, people, write_people
 from tests.lab.host import TOP, Host
 
 RESULTS = TOP / "bench/results"
 NETWORK = "bench-own"
 # The steps of one start, each a shell command with $1 = NAME and $2 = PORT, and what runs
-# once before the first: the shared network, so that no person's start pays for it, and the
-# hold sockets, listening as at boot.
-ONCE = ["systemctl start wormhole-network.service sockets.target"]
+# once before the first (for unitgen, the shared network, so that no person's start pays for
+# it; its hold sockets listen already, as the way's own set-up starts them as at boot).
+UNITGEN = (["systemctl start wormhole-network.service"],
+           ["systemctl start wormhole-data@$1.service", "systemctl start wormhole@$1"])
 WAYS = {
-    "unitgen": (ONCE,
-                ["systemctl start wormhole-data@$1.service", "systemctl start wormhole@$1"]),
-    "unitgen-volumes": (ONCE,
-                        ["systemctl start wormhole-data@$1.service",
-                         "systemctl start wormhole@$1"]),
+    "unitgen": UNITGEN,
+    "unitgen-volumes": UNITGEN,
     "seed": ([], [f"sh {REMOTE}/seed.sh $1 $2"]),
     # the seed's runs on a network like unitgen's (a bridge of its own, no traffic between
     # containers): what such a network adds to a start, the engine's DNS resolver above all
@@ -51,9 +50,8 @@ def profile_way(host: Host, way: str, everyone: list[Person], key: str) -> dict:
     step(f"{way}: clearing the host")
     wipe(host)
     write_people(host, everyone, key)
-    if way.startswith("unitgen"):
-        extra = "on_volumes = true\n" if way == "unitgen-volumes" else ""
-        register(host, everyone, key, PUBLISH, extra)
+    if way in BENCH_WAYS:  # the bench's own set-up of the way: registered, holds listening
+        BENCH_WAYS[way].prepare(host, everyone, key)
     once, steps = WAYS[way]
     for command in once:
         host.sh(command)
